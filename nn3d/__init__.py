@@ -1,0 +1,32 @@
+"""nn3d: every neuron and connection of a neural network in 3D, lit by its activations.
+
+Data flows one way: model -> :class:`Network` (ingest) -> :class:`Layout` + :class:`EdgeSet` (layout) ->
+per-frame levels (kernels) -> the VisPy scene (render). Everything before ``render`` is NumPy/torch/Numba
+and imports no OpenGL.
+"""
+
+from .activations import Activations
+from .ingest import from_torch
+from .network import Connection, Layer, Network, NetworkError
+
+__version__ = "0.1.0"
+
+
+def explore(net, activations=None, **options):
+    """Open the explorer on ``net`` (a window when there is a display, offscreen otherwise); returns it."""
+    from .render.explorer import explore as _explore
+
+    return _explore(net, activations, **options)
+
+
+def screenshot(net, path, activations=None, size=(1600, 1000), **options):
+    """Render ``net`` headless to an image file at ``size`` (width, height); returns the RGBA array."""
+    from .render.explorer import screenshot as _screenshot
+
+    return _screenshot(net, path, activations, size=size, **options)
+
+
+__all__ = [
+    "Activations", "Connection", "Layer", "Network", "NetworkError",
+    "explore", "from_torch", "screenshot",
+]

@@ -1,0 +1,98 @@
+"""The ``nn3d`` command: demo, shot, view. Errors a user can fix are one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from .network import NetworkError
+from .render.backend import BackendError
+from .spec import FORMS, ModelSpecError, resolve
+
+USER_ERRORS = (ModelSpecError, NetworkError, BackendError, OSError)
+
+
+def size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1600x1000, not {text!r}") from None
+    if not (1 <= w <= 16384 and 1 <= h <= 16384):
+        raise argparse.ArgumentTypeError(f"size {w}x{h} out of range 1..16384")
+    return w, h
+
+
+def _scene_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frame", type=int, default=0, help="which frame (sample) of the activations")
+    p.add_argument("--colormap", default="viridis", help="VisPy colormap name (default viridis)")
+    p.add_argument("--norm", dest="normalisation", choices=("layer", "global"), default="layer",
+                   help="normalise activations per layer (default) or over the whole network")
+    p.add_argument("--k", type=int, default=4, help="incoming edges drawn per neuron (default 4)")
+    p.add_argument("--budget", type=int, default=200_000, help="most edges drawn in all (default 200000)")
+    p.add_argument("--edges", dest="rule", choices=("contribution", "weight"), default="contribution",
+                   help="rank edges by |w*a| for this frame (default) or by |w|")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nn3d", description="Explore neural networks in 3D.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="train an MLP on the digits and draw it on one test digit")
+    d.add_argument("--out", help="write a PNG here (headless) instead of opening a window")
+    d.add_argument("--size", type=size, default=(1600, 1000), help="image size WxH (default 1600x1000)")
+    d.add_argument("--sample", type=int, default=0, help="which test digit (default 0)")
+    d.add_argument("--seconds", type=float, default=3.0, help="training time budget (default 3)")
+
+    s = sub.add_parser("shot", help="render MODEL to an image, headless")
+    s.add_argument("model", help=f"MODEL: {FORMS}")
+    s.add_argument("-o", "--out", required=True, help="image file to write (.png, .jpg)")
+    s.add_argument("--size", type=size, default=(1600, 1000), help="image size WxH (default 1600x1000)")
+    _scene_options(s)
+
+    v = sub.add_parser("view", help="open MODEL in the explorer window")
+    v.add_argument("model", help=f"MODEL: {FORMS}")
+    v.add_argument("--size", type=size, default=(1280, 800), help="window size WxH (default 1280x800)")
+    _scene_options(v)
+    return p
+
+
+def _options(args) -> dict:
+    keys = ("frame", "colormap", "normalisation", "k", "budget", "rule")
+    return {k: getattr(args, k) for k in keys}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(format="%(message)s", level=logging.INFO)
+    logging.getLogger("vispy").setLevel(logging.WARNING)
+    try:
+        if args.command == "demo":
+            from .demo import run
+
+            return run(args.out, args.size, args.sample, args.seconds)
+        t0 = time.perf_counter()
+        net, acts = resolve(args.model)
+        t1 = time.perf_counter()
+        print(f"{net.name}: {len(net.layers)} layers, {net.n_neurons:,} neurons ({t1 - t0:.2f} s)")
+        if args.command == "shot":
+            from .render.explorer import screenshot
+
+            screenshot(net, args.out, acts, size=args.size, title=net.name, **_options(args))
+            print(f"wrote {args.out} ({args.size[0]}x{args.size[1]}, {time.perf_counter() - t1:.2f} s)")
+        else:
+            from .render.backend import has_display
+            from .render.explorer import explore
+
+            if not has_display():
+                raise BackendError("no display for a window (DISPLAY is not set); use `nn3d shot MODEL -o x.png`")
+            explore(net, acts, size=args.size, title=net.name, **_options(args))
+        return 0
+    except USER_ERRORS as e:
+        print(f"nn3d: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

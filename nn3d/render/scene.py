@@ -1,0 +1,101 @@
+"""NetworkScene: one VisPy SceneCanvas holding one neuron visual and one edge visual for a network."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..colormaps import lut as colormap_lut
+from ..kernels import levels as compute_levels
+from ..layout import EdgeSet, Layout
+from ..network import Network
+from .backend import BackendError, ensure_backend
+
+BACKGROUND = "#0b0d12"
+
+
+class NetworkScene:
+    """A network drawn in 3D: ``set_frame`` recolours it, ``render`` returns the frame as RGBA pixels.
+
+    Parameters
+    ----------
+    net, layout, edges : the core's data (nothing here reaches back into a model).
+    size : (width, height) of the canvas in pixels.
+    colormap : name of a VisPy colormap; NaN activations get their own colour.
+    normalisation : "layer" (each layer to its own range) or "global".
+    show : open a window (needs a display); otherwise the canvas renders offscreen.
+    """
+
+    def __init__(self, net: Network, layout: Layout, edges: EdgeSet, size=(1200, 800),
+                 colormap: str = "viridis", normalisation: str = "layer", radius: float | None = None,
+                 show: bool = False, title: str = "nn3d", bgcolor: str = BACKGROUND):
+        ensure_backend()
+        from vispy import scene
+
+        from .visuals import Edges, Neurons
+
+        self.net, self.layout, self.normalisation = net, layout, normalisation
+        self.lut = colormap_lut(colormap)
+        try:
+            self.canvas = scene.SceneCanvas(size=tuple(size), show=show, title=title, bgcolor=bgcolor,
+                                            keys="interactive")
+        except Exception as e:
+            raise BackendError(f"could not create a {size[0]}x{size[1]} GL canvas: {e}") from e
+        self.view = self.canvas.central_widget.add_view()
+        self.levels = np.full(net.n_neurons, (255 - 1) // 2, dtype=np.uint8)
+        self.neurons = Neurons(layout.positions, self.levels, self.lut,
+                               radius=radius or 0.32 * layout.pitch, parent=self.view.scene)
+        self.edges = Edges(*self._edge_arrays(edges), parent=self.view.scene)
+        self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
+        self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
+                                        anchor_x="left", anchor_y="bottom", pos=(14, 28))
+        self.view.camera = scene.TurntableCamera(fov=40, elevation=16, azimuth=38, up="+z")
+        self.reset_camera()
+
+    def _edge_arrays(self, edges: EdgeSet) -> tuple[np.ndarray, np.ndarray]:
+        if len(edges) == 0:  # a degenerate, fully transparent segment keeps the buffers valid
+            return np.zeros((2, 3), np.float32), np.zeros(1, np.float32)
+        ends = np.empty((len(edges), 2, 3), np.float32)
+        ends[:, 0] = self.layout.positions[edges.src]
+        ends[:, 1] = self.layout.positions[edges.dst]
+        return ends.reshape(-1, 3), np.copysign(edges.strength, edges.weight)
+
+    def set_title(self, text: str) -> None:
+        """One line of text at the top left of the frame."""
+        self.title.text = text
+
+    def set_edges(self, edges: EdgeSet) -> None:
+        self.edges.set_edges(*self._edge_arrays(edges))
+
+    def set_frame(self, values: np.ndarray) -> None:
+        """Colour neurons by one frame of activations (float, (n_neurons,))."""
+        if values.shape != (self.net.n_neurons,):
+            raise ValueError(f"frame has shape {values.shape}, expected ({self.net.n_neurons},)")
+        self.set_levels(compute_levels(values, self.net.starts, self.normalisation))
+
+    def set_levels(self, levels: np.ndarray, offset: int = 0) -> None:
+        """Upload colormap levels (uint8) for neurons ``offset ..``; only these bytes go to the GPU."""
+        self.levels[offset : offset + len(levels)] = levels
+        self.neurons.set_levels(levels, offset)
+
+    def reset_camera(self) -> None:
+        """Frame the whole network from a three-quarter view."""
+        lo, hi = self.layout.bounds
+        cam = self.view.camera
+        cam.center = tuple((lo + hi) / 2)
+        radius = float(np.linalg.norm(hi - lo)) / 2
+        cam.scale_factor = 2 * radius
+        # the bounding sphere is loose for a flat, long network: 0.8 of it fills the view without clipping
+        cam.distance = 0.8 * radius / np.tan(np.radians(cam.fov / 2))
+
+    def project(self, neurons: np.ndarray) -> np.ndarray:
+        """Pixel (x, y) of each neuron's centre in the rendered image (origin top-left)."""
+        tr = self.neurons.get_transform("visual", "canvas")
+        p = tr.map(self.layout.positions[np.asarray(neurons)])
+        return p[:, :2] / p[:, 3:4]
+
+    def render(self, size=None) -> np.ndarray:
+        """The current frame as (height, width, 4) uint8 RGBA."""
+        return self.canvas.render(size=size, alpha=True)
+
+    def close(self) -> None:
+        self.canvas.close()

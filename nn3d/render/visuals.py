@@ -1,0 +1,123 @@
+"""The two visuals of a network scene: all neurons in one, all edges in another (never one per layer)."""
+
+from __future__ import annotations
+
+import numpy as np
+from vispy import gloo
+from vispy.scene.visuals import create_visual_node
+from vispy.visuals import Visual
+
+from .shaders import load
+
+
+def _bounds(positions: np.ndarray, axis: int) -> tuple[float, float] | None:
+    if len(positions) == 0:
+        return None
+    return float(positions[:, axis].min()), float(positions[:, axis].max())
+
+
+class NeuronsVisual(Visual):
+    """Point sprites shaded as spheres of radius ``radius`` (world units).
+
+    Each neuron carries one byte, its colormap level (0..254, 255 = NaN), kept in a one-channel uint8
+    texture (row-major, ``LEVELS_WIDTH`` wide) that the vertex shader reads by neuron index: VisPy's gloo
+    declares every vertex attribute as float, so a texture is how one byte per neuron reaches the GPU. The
+    colour is looked up in the 256-texel ``lut`` texture. Positions and indices are uploaded once;
+    :meth:`set_levels` uploads only the rows of level bytes that changed.
+    """
+
+    LEVELS_WIDTH = 4096
+    MAX_NEURONS = 2**24  # a_index is a float: exact integers up to here
+
+    def __init__(self, positions: np.ndarray, levels: np.ndarray, lut: np.ndarray, radius: float,
+                 min_px: float = 1.5):
+        super().__init__(vcode=load("neurons.vert"), fcode=load("neurons.frag"))
+        n = len(positions)
+        if n > self.MAX_NEURONS:
+            raise ValueError(f"{n:,} neurons in one visual; at most {self.MAX_NEURONS:,}")
+        self._positions = np.ascontiguousarray(positions, dtype=np.float32)
+        width = min(self.LEVELS_WIDTH, max(n, 1))
+        self._levels = np.zeros((-(-n // width), width), np.uint8)  # host mirror of the texture
+        self._levels.ravel()[:n] = levels
+        self._level_texture = gloo.Texture2D(self._levels, interpolation="nearest", format="luminance")
+        self.shared_program["a_position"] = gloo.VertexBuffer(self._positions)
+        self.shared_program["a_index"] = gloo.VertexBuffer(np.arange(n, dtype=np.float32))
+        self.shared_program["u_levels"] = self._level_texture
+        self.shared_program["u_levels_shape"] = (float(width), float(self._levels.shape[0]))
+        self.shared_program["u_lut"] = gloo.Texture2D(lut[None], interpolation="nearest")
+        self.shared_program["u_radius"] = float(radius)
+        self.shared_program["u_min_px"] = float(min_px)
+        self._draw_mode = "points"
+        self.set_gl_state("opaque", depth_test=True)
+
+    def set_levels(self, levels: np.ndarray, offset: int = 0) -> None:
+        """Upload ``levels`` (uint8) for neurons ``offset ..``: only the texture rows they touch."""
+        if len(levels) == 0:
+            return
+        width = self._levels.shape[1]
+        self._levels.ravel()[offset : offset + len(levels)] = levels
+        r0, r1 = offset // width, (offset + len(levels) - 1) // width + 1
+        self._level_texture.set_data(self._levels[r0:r1], offset=(r0, 0))
+        self.update()
+
+    def set_lut(self, lut: np.ndarray) -> None:
+        self.shared_program["u_lut"].set_data(lut[None])
+        self.update()
+
+    def _prepare_transforms(self, view):
+        vert = view.view_program.vert
+        vert["visual_to_framebuffer"] = view.get_transform("visual", "framebuffer")
+        vert["framebuffer_to_visual"] = view.get_transform("framebuffer", "visual")
+        vert["framebuffer_to_render"] = view.get_transform("framebuffer", "render")
+
+    def _compute_bounds(self, axis, view):
+        return _bounds(self._positions, axis)
+
+
+class EdgesVisual(Visual):
+    """Line segments between neuron positions, translucent, alpha following |weight|, hue by sign.
+
+    ``positions`` is (2 * n_edges, 3): source and destination of each edge in turn; ``weight`` is
+    (n_edges,) in [-1, 1]. Drawn after the neurons with depth test but no depth writes, so edges never
+    hide neurons; blended over what is behind them.
+    """
+
+    def __init__(self, positions: np.ndarray, weight: np.ndarray, alpha: float = 0.6,
+                 pos_color=(1.0, 0.72, 0.35, 1.0), neg_color=(0.35, 0.62, 1.0, 1.0)):
+        super().__init__(vcode=load("edges.vert"), fcode=load("edges.frag"))
+        self._positions = np.empty((0, 3), np.float32)
+        self._pos_buffer = gloo.VertexBuffer(np.zeros((2, 3), np.float32))
+        self._weight_buffer = gloo.VertexBuffer(np.zeros(2, np.float32))
+        self.shared_program["a_position"] = self._pos_buffer
+        self.shared_program["a_weight"] = self._weight_buffer
+        self.shared_program["u_alpha"] = float(alpha)
+        self.shared_program["u_pos_color"] = pos_color
+        self.shared_program["u_neg_color"] = neg_color
+        self._draw_mode = "lines"
+        self.set_gl_state(depth_test=True, depth_mask=False, blend=True,
+                          blend_func=("src_alpha", "one_minus_src_alpha"), cull_face=False)
+        self.set_edges(positions, weight)
+
+    def set_edges(self, positions: np.ndarray, weight: np.ndarray) -> None:
+        """Replace the edge set (when the selection changes, not per frame)."""
+        self._positions = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 3)
+        self._pos_buffer.set_data(self._positions)
+        self._weight_buffer.set_data(np.repeat(np.asarray(weight, np.float32), 2))
+        self.visible = len(self._positions) > 0
+        self.update()
+
+    def draw(self):
+        super().draw()
+        # GL state outlives the draw: with depth writes left off, the next frame's clear would not clear the
+        # depth buffer and every neuron would fail the depth test.
+        gloo.set_depth_mask(True)
+
+    def _prepare_transforms(self, view):
+        view.view_program.vert["transform"] = view.get_transform()
+
+    def _compute_bounds(self, axis, view):
+        return _bounds(self._positions, axis)
+
+
+Neurons = create_visual_node(NeuronsVisual)
+Edges = create_visual_node(EdgesVisual)

@@ -1,0 +1,17 @@
+// edges.vert: connections as line segments, two vertices per edge, alpha following |weight|.
+// Inputs:   a_position (vec3, world units), a_weight (float in [-1, 1]: sign of the weight times its strength)
+//           u_pos_color, u_neg_color (RGBA for positive and negative weights), u_alpha (overall opacity)
+// Outputs:  v_color (premultiplied by nothing: alpha is blended by the GL state)
+// Hooks:    $transform (visual to render)
+attribute vec3 a_position;
+attribute float a_weight;
+uniform vec4 u_pos_color;
+uniform vec4 u_neg_color;
+uniform float u_alpha;
+varying vec4 v_color;
+
+void main() {
+    v_color = a_weight >= 0.0 ? u_pos_color : u_neg_color;
+    v_color.a *= u_alpha * abs(a_weight);
+    gl_Position = $transform(vec4(a_position, 1.0));
+}

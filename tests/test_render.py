@@ -1,0 +1,151 @@
+"""Rendered frames read back: neurons where they project, in their colormap colour; nothing elsewhere."""
+
+import numpy as np
+import pytest
+
+from nn3d.colormaps import NAN_COLOR
+from nn3d.kernels import NAN_LEVEL, levels
+from nn3d.render.scene import NetworkScene
+
+BG = np.array([11, 13, 18])  # #0b0d12
+
+
+def centres(scene):
+    return np.floor(scene.project(np.arange(scene.net.n_neurons))).astype(int)  # the pixel holding the centre
+
+
+def disc_mask(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= radius**2
+
+
+def test_neurons_have_their_colormap_colour(small_scene):
+    scene, values = small_scene
+    img = scene.render()
+    assert img.shape == (320, 480, 4)
+    xy = centres(scene)
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e9
+    assert d.min() > 12, "test set-up: neurons must not overlap on screen"
+    expected = scene.lut[levels(values, scene.net.starts)][:, :3]
+    got = img[xy[:, 1], xy[:, 0], :3]
+    np.testing.assert_allclose(got, expected, atol=4)
+    # the levels span the colormap: per-layer min is its first colour, max its last
+    assert (expected == scene.lut[0, :3]).all(1).sum() == 3 and (expected == scene.lut[254, :3]).all(1).sum() == 3
+
+
+def test_background_everywhere_else(small_scene):
+    scene, _ = small_scene
+    img = scene.render()
+    xy = centres(scene)
+    radius = 0.5 * min(np.linalg.norm(xy[i] - xy[j]) for i in range(len(xy)) for j in range(i))
+    near = np.zeros(img.shape[:2], bool)
+    for c in xy:
+        disc = disc_mask(img.shape, c, radius)
+        assert (img[disc, :3] != BG).any(1).sum() > 20  # a sprite is drawn at every neuron
+        near |= disc
+    near |= np.arange(img.shape[0])[:, None] < 40  # the title line
+    assert (img[~near, :3] == BG).all()
+
+
+def test_changing_one_activation_changes_only_its_pixels(small_scene):
+    scene, values = small_scene
+    before = scene.render()
+    changed = values.copy()
+    changed[6] = 0.5  # inside its layer's range [-1, 5]: no other neuron's level moves
+    lv0, lv1 = levels(values, scene.net.starts), levels(changed, scene.net.starts)
+    assert np.flatnonzero(lv0 != lv1).tolist() == [6]
+    scene.set_frame(changed)
+    after = scene.render()
+    diff = (before != after).any(-1)
+    xy = centres(scene)
+    others = np.delete(xy, 6, axis=0)
+    radius = 0.5 * np.linalg.norm(others - xy[6], axis=1).min()
+    assert diff.sum() > 20
+    assert not diff[~disc_mask(diff.shape, xy[6], radius)].any()
+    np.testing.assert_allclose(after[xy[6, 1], xy[6, 0], :3], scene.lut[lv1[6], :3], atol=4)
+
+
+def test_nan_has_its_own_colour(small_scene):
+    scene, values = small_scene
+    v = values.copy()
+    v[2] = np.nan
+    v[7] = np.inf
+    scene.set_frame(v)
+    img = scene.render()
+    xy = centres(scene)
+    np.testing.assert_allclose(img[xy[2, 1], xy[2, 0], :3], NAN_COLOR[:3], atol=4)
+    np.testing.assert_allclose(img[xy[7, 1], xy[7, 0], :3], scene.lut[254, :3], atol=4)  # +inf: top end
+    assert levels(v, scene.net.starts)[2] == NAN_LEVEL
+
+
+def test_edges_show_between_layers(small_scene):
+    scene, _ = small_scene
+    without = scene.render()
+    scene.edges.visible = True
+    with_edges = scene.render()
+    xy = scene.project(np.arange(scene.net.n_neurons))
+    src, dst = 0, 4 + int(np.argmax(np.abs(scene.net.connections[0].weight[:, 0])))
+    # sample the middle third of the strongest edge from neuron 0: lit with edges, background without
+    pts = np.rint([xy[src] + t * (xy[dst] - xy[src]) for t in np.linspace(0.35, 0.65, 9)]).astype(int)
+    lit = (with_edges[pts[:, 1], pts[:, 0], :3].astype(int) - BG).sum(1)
+    assert (lit > 15).mean() > 0.5
+    assert (without[pts[:, 1], pts[:, 0], :3] == BG).all()
+
+
+class Uploads:
+    """Records the GLIR DATA/SIZE commands that reach GL while active."""
+
+    def __init__(self, scene):
+        self.parser = scene.canvas.context.shared.parser
+        self.commands = []
+
+    def __enter__(self):
+        original = self.parser.parse
+
+        def parse(commands):
+            self.commands += [c for c in commands if c[0] in ("DATA", "SIZE")]
+            return original(commands)
+
+        self.parser.parse = parse
+        return self
+
+    def __exit__(self, *exc):
+        del self.parser.parse  # back to the class's method
+
+    def nbytes(self, ids=None):
+        return sum(c[3].nbytes for c in self.commands if c[0] == "DATA" and (ids is None or c[1] in ids))
+
+
+def test_frame_update_uploads_only_the_level_bytes(small_scene):
+    scene, values = small_scene
+    scene.render()
+    with Uploads(scene) as up:
+        scene.set_frame(values[::-1].copy())
+        scene.render()
+    texture = scene.neurons._level_texture
+    data = [c for c in up.commands if c[0] == "DATA"]
+    assert data and all(c[1] == texture.id for c in data)  # nothing but the level texture is uploaded
+    assert up.nbytes() == scene.net.n_neurons  # one byte per neuron
+    resized = {c[1] for c in up.commands if c[0] == "SIZE" and c[3] not in ("color", "depth")}
+    assert resized <= {texture.id} and texture.shape[:2] == (1, scene.net.n_neurons)  # (render buffers aside)
+
+
+def test_partial_level_update_touches_only_its_rows(no_edges):
+    from nn3d import synthetic
+    from nn3d.layout import grid_layout
+
+    net = synthetic.mlp([9000, 10])
+    scene = NetworkScene(net, grid_layout(net), no_edges, size=(64, 64))
+    scene.render()
+    with Uploads(scene) as up:
+        scene.set_levels(np.full(10, 7, np.uint8), offset=9000)
+        scene.render()
+    assert up.nbytes() == 4096  # the one 4096-byte texture row that holds neurons 9000..9009
+    assert (scene.neurons._levels.ravel()[9000:9010] == 7).all()
+    scene.close()
+
+
+def test_frame_shape_is_checked(small_scene):
+    scene, _ = small_scene
+    with pytest.raises(ValueError, match="expected"):
+        scene.set_frame(np.zeros(3, np.float32))
