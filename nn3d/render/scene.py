@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..camera import CameraState
 from ..colormaps import lut as colormap_lut
 from ..kernels import levels as compute_levels
 from ..layout import EdgeSet, Layout
@@ -48,7 +49,7 @@ class NetworkScene:
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
         self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
                                         anchor_x="left", anchor_y="bottom", pos=(14, 28))
-        self.view.camera = scene.TurntableCamera(fov=40, elevation=16, azimuth=38, up="+z")
+        self.view.camera = scene.TurntableCamera(up="+z")
         self.reset_camera()
 
     def _edge_arrays(self, edges: EdgeSet) -> tuple[np.ndarray, np.ndarray]:
@@ -77,15 +78,27 @@ class NetworkScene:
         self.levels[offset : offset + len(levels)] = levels
         self.neurons.set_levels(levels, offset)
 
-    def reset_camera(self) -> None:
-        """Frame the whole network from a three-quarter view."""
+    def home_camera(self) -> CameraState:
+        """The default view: the whole network from a three-quarter view, flowing left to right."""
         lo, hi = self.layout.bounds
-        cam = self.view.camera
-        cam.center = tuple((lo + hi) / 2)
         radius = float(np.linalg.norm(hi - lo)) / 2
-        cam.scale_factor = 2 * radius
+        fov = 40.0
         # the bounding sphere is loose for a flat, long network: 0.8 of it fills the view without clipping
-        cam.distance = 0.8 * radius / np.tan(np.radians(cam.fov / 2))
+        return CameraState(tuple((lo + hi) / 2), 38.0, 16.0, 0.8 * radius / np.tan(np.radians(fov / 2)), fov)
+
+    def reset_camera(self) -> None:
+        self.set_camera(self.home_camera())
+
+    @property
+    def camera_state(self) -> CameraState:
+        cam = self.view.camera
+        return CameraState(tuple(cam.center), cam.azimuth, cam.elevation, cam.distance, cam.fov, cam.roll)
+
+    def set_camera(self, state: CameraState) -> None:
+        cam = self.view.camera
+        cam.fov, cam.center, cam.distance = state.fov, state.center, state.distance
+        cam.azimuth, cam.elevation, cam.roll = state.azimuth, state.elevation, state.roll
+        cam.scale_factor = 2 * state.distance * np.tan(np.radians(max(state.fov, 1.0) / 2))
 
     def project(self, neurons: np.ndarray) -> np.ndarray:
         """Pixel (x, y) of each neuron's centre in the rendered image (origin top-left)."""

@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+
+from nn3d import camera, synthetic
+from nn3d.camera import CameraFileError, CameraState
+from nn3d.layout import EdgeSet, grid_layout
+
+
+def test_state_roundtrips_through_json(tmp_path):
+    a = CameraState((1, 2, 3), 10, 20, 30, 45, 5)
+    b = CameraState((0, 0, 0), 350, -10, 3, 0, 0)
+    camera.save(a, tmp_path / "one.json")
+    camera.save([a, b], tmp_path / "keys.json")
+    assert camera.load(tmp_path / "one.json") == [a]
+    assert camera.load(tmp_path / "keys.json") == [a, b]
+    assert json.loads((tmp_path / "one.json").read_text())["center"] == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"),
+    ("[]", "non-empty list"),
+    ('{"center": [0, 0]}', "3 finite numbers"),
+    ('{"zoom": 3}', "unknown camera field"),
+    ('{"distance": -1}', "distance > 0"),
+])
+def test_bad_camera_files_are_one_line_errors(tmp_path, text, message):
+    f = tmp_path / "cam.json"
+    f.write_text(text)
+    with pytest.raises(CameraFileError, match=message):
+        camera.load(f)
+    with pytest.raises(CameraFileError, match="cannot read"):
+        camera.load(tmp_path / "missing.json")
+
+
+def test_interpolation_takes_the_short_way_round():
+    a, b = CameraState(azimuth=350, distance=1), CameraState(azimuth=10, distance=100, center=(2, 0, 0))
+    mid = camera.interpolate(a, b, 0.5)
+    assert mid.azimuth % 360 == pytest.approx(0) and mid.distance == pytest.approx(10)
+    assert mid.center == pytest.approx((1, 0, 0))
+    assert camera.interpolate(a, b, 0) == a
+    end = camera.interpolate(a, b, 1)
+    assert end.azimuth % 360 == pytest.approx(10) and end.distance == pytest.approx(100)
+
+
+def test_scene_camera_matches_state():
+    """The state's eye and forward vector are VisPy's: points along the view axis project to the centre."""
+    from nn3d.render.scene import NetworkScene
+
+    net = synthetic.mlp([16, 9, 4])
+    lay = grid_layout(net)
+    scene = NetworkScene(net, lay, EdgeSet.empty(), size=(400, 300))
+    state = CameraState.looking(eye=(-20, -30, 10), center=lay.positions[3], fov=40)
+    np.testing.assert_allclose(state.eye, (-20, -30, 10), atol=1e-9)
+    scene.set_camera(state)
+    assert scene.camera_state == state.replace(fov=40.0)
+    tr = scene.neurons.get_transform("visual", "canvas")
+    for p in (lay.positions[3], lay.positions[3] + 5 * state.forward, state.eye + 0.5 * state.forward):
+        q = tr.map(p)
+        np.testing.assert_allclose(q[:2] / q[3], (200, 150), atol=1e-6)
+    scene.close()
