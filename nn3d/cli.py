@@ -7,11 +7,12 @@ import logging
 import sys
 import time
 
+from .camera import CameraFileError
 from .network import NetworkError
 from .render.backend import BackendError
 from .spec import FORMS, ModelSpecError, resolve
 
-USER_ERRORS = (ModelSpecError, NetworkError, BackendError, OSError)
+USER_ERRORS = (ModelSpecError, NetworkError, BackendError, CameraFileError, OSError)
 
 
 def size(text: str) -> tuple[int, int]:
@@ -33,6 +34,7 @@ def _scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=int, default=200_000, help="most edges drawn in all (default 200000)")
     p.add_argument("--edges", dest="rule", choices=("contribution", "weight"), default="contribution",
                    help="rank edges by |w*a| for this frame (default) or by |w|")
+    p.add_argument("--camera", help="camera JSON file to start from (as saved by the explorer's P key)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,17 +51,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("model", help=f"MODEL: {FORMS}")
     s.add_argument("-o", "--out", required=True, help="image file to write (.png, .jpg)")
     s.add_argument("--size", type=size, default=(1600, 1000), help="image size WxH (default 1600x1000)")
+    s.add_argument("--hud", action="store_true", help="draw the HUD, colour bar and layer labels")
+    s.add_argument("--select", type=int, metavar="NEURON", help="select this neuron (global index) first")
     _scene_options(s)
 
     v = sub.add_parser("view", help="open MODEL in the explorer window")
     v.add_argument("model", help=f"MODEL: {FORMS}")
     v.add_argument("--size", type=size, default=(1280, 800), help="window size WxH (default 1280x800)")
+    v.add_argument("--close-after", type=float, metavar="SECONDS", help="close the window by itself (scripts)")
     _scene_options(v)
     return p
 
 
 def _options(args) -> dict:
-    keys = ("frame", "colormap", "normalisation", "k", "budget", "rule")
+    keys = ("frame", "colormap", "normalisation", "k", "budget", "rule", "camera")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -79,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "shot":
             from .render.explorer import screenshot
 
-            screenshot(net, args.out, acts, size=args.size, title=net.name, **_options(args))
+            screenshot(net, args.out, acts, size=args.size, title=net.name, hud=args.hud, select=args.select,
+                       **_options(args))
             print(f"wrote {args.out} ({args.size[0]}x{args.size[1]}, {time.perf_counter() - t1:.2f} s)")
         else:
             from .render.backend import has_display
@@ -87,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if not has_display():
                 raise BackendError("no display for a window (DISPLAY is not set); use `nn3d shot MODEL -o x.png`")
-            explore(net, acts, size=args.size, title=net.name, **_options(args))
+            explore(net, acts, size=args.size, title=net.name, close_after=args.close_after, **_options(args))
         return 0
     except USER_ERRORS as e:
         print(f"nn3d: error: {e}", file=sys.stderr)

@@ -4,7 +4,7 @@
 //           (width, height) texture: the only per-frame upload)
 //           u_radius (sphere radius, world units), u_min_px (smallest diameter in pixels: far neurons stay visible)
 // Outputs:  v_level (level, to the fragment shader's colormap lookup), v_depth (window-depth of one radius, for
-//           depth-correct sprites)
+//           depth-correct sprites), v_index (a_index, for the picking pass)
 // Hooks:    $visual_to_framebuffer, $framebuffer_to_visual, $framebuffer_to_render (VisPy transforms)
 attribute vec3 a_position;
 attribute float a_index;
@@ -14,6 +14,7 @@ uniform float u_radius;
 uniform float u_min_px;
 varying float v_level;
 varying float v_depth;
+varying float v_index;
 
 void main() {
     vec4 fb = $visual_to_framebuffer(vec4(a_position, 1.0));
@@ -29,6 +30,7 @@ void main() {
 
     float row = floor((a_index + 0.5) / u_levels_shape.x);
     vec2 texel = vec2(a_index - row * u_levels_shape.x, row) + 0.5;
+    v_index = a_index;
     v_level = floor(texture2D(u_levels, texel / u_levels_shape).r * 255.0 + 0.5);
     gl_PointSize = max(2.0 * u_radius * px_per_unit, u_min_px);
     gl_Position = $framebuffer_to_render(fb);

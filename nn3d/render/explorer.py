@@ -1,53 +1,370 @@
-"""Entry points from a Network to pixels: build the scene, take a screenshot, or open the explorer window.
+"""The explorer: a NetworkScene with cameras, picking, overlays and playback, in a window or offscreen.
 
-The explorer grows in issue 6 (fly camera, picking, overlays, playback); for now it is the scene with a
-turntable camera, a title line, and the window or offscreen canvas that the backend allows.
+The same object serves both: with a display it is shown through glfw and driven by real events; offscreen
+(tests, screenshots) the same handlers take synthetic events and ``render()`` returns frames.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
 
+from .. import camera as camera_file
 from ..activations import Activations
+from ..camera import CameraState
+from ..inspect import NeuronInfo, neuron_info
 from ..layout import grid_layout, select_edges
 from ..network import Network, NetworkError
+from . import cameras
 from .backend import has_display, window_possible
+from .overlays import Overlays
 from .scene import NetworkScene
 
 log = logging.getLogger("nn3d")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+RESELECT_LIMIT = 5_000_000  # re-rank edges by |w*a| on every frame while there are at most this many candidates
+CAMERA_FILE = "nn3d-camera.json"
 
 
-def build_scene(net: Network, activations: Activations | None = None, frame: int = 0, size=(1600, 1000),
-                k: int = 4, budget: int = 200_000, rule: str = "contribution", colormap: str = "viridis",
-                normalisation: str = "layer", title: str | None = None, show: bool = False) -> NetworkScene:
-    """A NetworkScene for ``net``, coloured by ``activations[frame]``, with edges selected by ``rule``."""
-    values = None
-    if activations is not None:
-        if activations.n_neurons != net.n_neurons:
-            raise NetworkError(f"activations have {activations.n_neurons} neurons, network {net.n_neurons}")
-        if not 0 <= frame < activations.n_frames:
-            raise NetworkError(f"frame {frame} out of range: {activations.n_frames} frames")
-        values = activations.frame(frame)
-        n_nan = int(np.isnan(values).sum())
-        if n_nan:
-            log.warning("nn3d: %d NaN activation(s), drawn in grey", n_nan)
-    if values is None and rule == "contribution":
-        rule = "weight"
-    edges = select_edges(net, k=k, budget=budget, rule=rule,
-                         activations=None if values is None else np.nan_to_num(values, posinf=0, neginf=0))
-    if edges.note:
-        log.warning("nn3d: %s", edges.note)
-    scene = NetworkScene(net, grid_layout(net), edges, size=size, colormap=colormap,
-                         normalisation=normalisation, show=show, title=f"nn3d: {net.name}")
-    if values is not None:
-        scene.set_frame(values)
-    if title:
-        scene.set_title(title)
-    return scene
+class Explorer:
+    """Interactive view of a network and its activations.
+
+    Parameters
+    ----------
+    net, activations : the network and its frames (``activations`` may be None: neutral colours).
+    frame : first frame shown.
+    k, budget, rule : edge level of detail (see :func:`nn3d.layout.select_edges`).
+    hud : show the HUD, colour bar and layer labels.
+    camera : a CameraState or a camera JSON file to start from.
+    show : open a window (needs a display).
+    """
+
+    def __init__(self, net: Network, activations: Activations | None = None, frame: int = 0, size=(1280, 800),
+                 k: int = 4, budget: int = 200_000, rule: str = "contribution", colormap: str = "viridis",
+                 normalisation: str = "layer", title: str | None = None, hud: bool = False,
+                 camera: CameraState | str | Path | None = None, show: bool = False):
+        if activations is not None:
+            if activations.n_neurons != net.n_neurons:
+                raise NetworkError(f"activations have {activations.n_neurons} neurons, network {net.n_neurons}")
+            if not 0 <= frame < activations.n_frames:
+                raise NetworkError(f"frame {frame} out of range: {activations.n_frames} frames")
+        self.net, self.activations = net, activations
+        self.k, self.budget = k, budget
+        self.rule = rule if activations is not None else "weight"
+        self.scene = NetworkScene(net, grid_layout(net), self._edges(frame), size=size, colormap=colormap,
+                                  normalisation=normalisation, show=show, title=f"nn3d: {net.name}")
+        self.canvas, self.view = self.scene.canvas, self.scene.view
+        self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut)
+        self.scene.overlays += self.overlays.nodes
+        self.highlight = self._make_highlight()
+        self.scene.overlays += self.highlight
+        self.set_hud(hud)
+        self.mode, self.frame, self.playing, self.speed, self.forward_pass = "turntable", frame, False, 1.0, False
+        self.forward_step = len(net.layers) - 1
+        self.bookmarks: dict[int, CameraState] = {}
+        self.selected: NeuronInfo | None = None
+        self.frame_ms, self.fps, self._last_draw, self._press = 0.0, 0.0, None, None
+        self.fly_step = float(np.linalg.norm(np.ptp(self.scene.layout.bounds, axis=0))) / 60
+        if title:
+            self.scene.set_title(title)
+        self.show_frame(frame)
+        if camera is not None:
+            self.set_camera(camera_file.load(camera)[0] if isinstance(camera, (str, Path)) else camera)
+        self._connect()
+        self._timer = None
+
+    # -- data -------------------------------------------------------------------------------------------
+    def _values(self, frame: int) -> np.ndarray | None:
+        return None if self.activations is None else self.activations.frame(frame)
+
+    def _edges(self, frame: int):
+        values = self._values(frame)
+        if values is not None:
+            n_nan = int(np.isnan(values).sum())
+            if n_nan:
+                log.warning("nn3d: %d NaN activation(s) in frame %d, drawn in grey", n_nan, frame)
+            values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        edges = select_edges(self.net, k=self.k, budget=self.budget, rule=self.rule, activations=values)
+        if edges.note:
+            log.warning("nn3d: %s", edges.note)
+        return edges
+
+    @property
+    def n_frames(self) -> int:
+        return 1 if self.activations is None else self.activations.n_frames
+
+    def show_frame(self, frame: int) -> None:
+        """Colour the network by frame ``frame`` (wrapping around); in forward-pass mode, layers after the
+        current step are drawn at the colormap's low end."""
+        self.frame = frame % self.n_frames
+        values = self._values(self.frame)
+        if values is None:
+            return
+        if self.forward_pass:
+            values = values.copy()
+            cut = self.net.layers[self.forward_step].stop
+            self.scene.set_frame(values)
+            self.scene.set_levels(np.zeros(self.net.n_neurons - cut, np.uint8), offset=cut)
+        else:
+            self.scene.set_frame(values)
+        if self.rule == "contribution" and self._candidates() <= RESELECT_LIMIT:
+            self.scene.set_edges(self._edges(self.frame))
+        if self.selected is not None:
+            self.select(self.selected.neuron)
+        self._update_colorbar()
+
+    def _candidates(self) -> int:
+        return sum(c.n_candidates for c in self.net.connections)
+
+    def _update_colorbar(self) -> None:
+        lut = self.scene.lut
+        values = self._values(self.frame)
+        if values is None:
+            self.overlays.set_colorbar(lut, "", "", "no activations")
+            return
+        if self.selected is not None or self.scene.normalisation == "global":
+            part = values if self.selected is None else values[self.net.layers[self.selected.layer].neurons]
+            finite = part[np.isfinite(part)]
+            lo, hi = (finite.min(), finite.max()) if finite.size else (np.nan, np.nan)
+            where = "all layers" if self.selected is None else self.selected.layer_name
+            self.overlays.set_colorbar(lut, f"{lo:.3g}", f"{hi:.3g}", f"activation ({where})")
+        else:
+            self.overlays.set_colorbar(lut, "layer min", "layer max", "activation (each layer to its range)")
+
+    # -- playback ---------------------------------------------------------------------------------------
+    def advance(self, steps: int = 1) -> None:
+        """Move playback on by ``steps``: frames, or layers in forward-pass mode (then the next sample)."""
+        if not self.forward_pass:
+            self.show_frame(self.frame + steps)
+            return
+        n_layers = len(self.net.layers)
+        pos = self.frame * n_layers + self.forward_step + steps
+        self.forward_step = pos % n_layers
+        self.show_frame((pos // n_layers) % self.n_frames)
+
+    def toggle_play(self) -> None:
+        self.playing = not self.playing
+        if self.canvas.app.backend_name.lower() != "egl" and self._timer is None:
+            from vispy import app
+
+            self._timer = app.Timer(interval=0.25, connect=lambda ev: self._tick(), start=False)
+        if self._timer is not None:
+            self._timer.interval = 0.25 / self.speed
+            self._timer.start() if self.playing else self._timer.stop()
+
+    def _tick(self) -> None:
+        if self.playing:
+            self.advance()
+            self.canvas.update()
+
+    def set_forward_pass(self, on: bool) -> None:
+        self.forward_pass = on
+        self.forward_step = 0 if on else len(self.net.layers) - 1
+        self.show_frame(self.frame)
+
+    # -- cameras ----------------------------------------------------------------------------------------
+    @property
+    def camera_state(self) -> CameraState:
+        return self.scene.camera_state
+
+    def set_camera(self, state: CameraState) -> None:
+        self.scene.set_camera(state)
+
+    def set_camera_mode(self, mode: str) -> None:
+        cameras.switch(self.view, mode)
+        self.mode = mode
+
+    def reset_camera(self) -> None:
+        self.set_camera(self.scene.home_camera())
+
+    def frame_layer(self, layer: int) -> None:
+        """Point the camera at one layer, filling the view with it, from the current direction."""
+        lo, hi = self.scene.layout.boxes[layer]
+        state = self.camera_state
+        radius = float(np.linalg.norm(hi - lo)) / 2
+        distance = 1.1 * radius / np.tan(np.radians(max(state.fov, 10.0) / 2))
+        self.set_camera(state.replace(center=tuple((lo + hi) / 2), distance=distance))
+
+    def fly(self, forward: float = 0, right: float = 0, up: float = 0, fast: bool = False) -> None:
+        """Move by steps of ``fly_step`` world units (5x with ``fast``) along the view's axes."""
+        s = self.fly_step * (5.0 if fast else 1.0)
+        self.set_camera(cameras.fly_move(self.camera_state, forward * s, right * s, up * s))
+
+    def save_camera(self, path=CAMERA_FILE) -> Path:
+        camera_file.save(self.camera_state, path)
+        return Path(path)
+
+    def load_camera(self, path=CAMERA_FILE) -> None:
+        self.set_camera(camera_file.load(path)[0])
+
+    # -- picking ----------------------------------------------------------------------------------------
+    def _make_highlight(self):
+        """Rings around the selected neuron (white) and its strongest partners (gold), and lines to them."""
+        from vispy import scene
+
+        from .visuals import Neurons
+
+        lut = np.zeros((256, 4), np.uint8)
+        lut[0], lut[1] = (255, 255, 255, 255), (255, 200, 60, 255)
+        radius = 0.32 * self.scene.layout.pitch
+        rings = Neurons(np.zeros((1, 3), np.float32), np.zeros(1, np.uint8), lut, radius=1.5 * radius, min_px=6,
+                        ring=0.72, parent=self.view.scene)
+        lines = scene.visuals.Line(parent=self.view.scene, connect="segments", width=2, antialias=False)
+        rings.order, lines.order = 3, 1
+        rings.visible = lines.visible = False
+        return [rings, lines]
+
+    def pick(self, x: float, y: float) -> NeuronInfo | None:
+        """Select the neuron at canvas pixel (x, y); clicking empty space clears the selection."""
+        neuron = self.scene.pick(x, y)
+        if neuron is None:
+            self.clear_selection()
+            return None
+        return self.select(neuron)
+
+    def select(self, neuron: int) -> NeuronInfo:
+        """Select a neuron: describe it on the card, ring it and its strongest connections, draw those."""
+        info = neuron_info(self.net, neuron, self._values(self.frame))
+        self.selected = info
+        rings, lines = self.highlight
+        pos = self.scene.layout.positions
+        partners = [n for n, _, _ in info.incoming + info.outgoing]
+        ids = np.array([neuron, *partners])
+        rings.set_positions(pos[ids], np.r_[0, np.ones(len(partners))].astype(np.uint8))
+        ends = [(pos[n], pos[neuron]) for n in partners[: len(info.incoming)]]
+        ends += [(pos[neuron], pos[n]) for n in partners[len(info.incoming):]]
+        rings.visible = True
+        lines.visible = bool(ends)
+        if ends:
+            lines.set_data(np.asarray(ends, np.float32).reshape(-1, 3), color=(1, 0.85, 0.35, 1))
+        self.overlays.set_card(info.describe())
+        self._update_colorbar()
+        return info
+
+    def clear_selection(self) -> None:
+        self.selected = None
+        for node in self.highlight:
+            node.visible = False
+        self.overlays.set_card("")
+        self._update_colorbar()
+
+    # -- overlays ---------------------------------------------------------------------------------------
+    def set_hud(self, on: bool) -> None:
+        self.hud_on = on
+        for node in self.overlays.nodes:
+            node.visible = on and node is not self.overlays.help
+
+    def toggle_help(self) -> None:
+        self.overlays.help.visible = not self.overlays.help.visible
+
+    def _hud_text(self) -> str:
+        label = ""
+        if self.activations is not None and self.activations.labels:
+            label = f" ({self.activations.labels[self.frame]})"
+        step = f" · layer {self.forward_step + 1}/{len(self.net.layers)}" if self.forward_pass else ""
+        state = "playing" if self.playing else "paused"
+        return (f"frame {self.frame + 1}/{self.n_frames}{label}{step} · {state} x{self.speed:g}\n"
+                f"{self.net.n_neurons:,} neurons · {len(self.scene.edges_set):,} edges · camera {self.mode}\n"
+                f"{self.frame_ms:.1f} ms/frame · {self.fps:.0f} FPS · H: help")
+
+    # -- events -----------------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        ev = self.canvas.events
+        ev.key_press.connect(self.on_key_press)
+        ev.mouse_press.connect(self.on_mouse_press)
+        ev.mouse_release.connect(self.on_mouse_release)
+        ev.mouse_move.connect(self.on_mouse_move)
+        ev.resize.connect(lambda e: self.overlays.place(e.size))
+        ev.draw.connect(self._before_draw, position="first")
+        ev.draw.connect(self._after_draw, position="last")
+
+    def _before_draw(self, event) -> None:
+        self._draw_start = time.perf_counter()
+        if self.hud_on:
+            self.overlays.hud.text = self._hud_text()
+
+    def _after_draw(self, event) -> None:
+        now = time.perf_counter()
+        self.frame_ms = 1000 * (now - self._draw_start)
+        if self._last_draw is not None:
+            self.fps = 0.8 * self.fps + 0.2 / max(now - self._last_draw, 1e-6)
+        self._last_draw = now
+
+    def on_key_press(self, event) -> None:
+        key = event.key.name if event.key is not None else ""
+        mods = {m.name for m in event.modifiers}
+        fast = "Shift" in mods
+        moves = {"W": (1, 0, 0), "S": (-1, 0, 0), "D": (0, 1, 0), "A": (0, -1, 0), "E": (0, 0, 1), "Q": (0, 0, -1)}
+        if key in moves and self.mode == "fly":
+            self.fly(*moves[key], fast=fast)
+        elif key == "C":
+            self.set_camera_mode(cameras.MODES[(cameras.MODES.index(self.mode) + 1) % len(cameras.MODES)])
+        elif key == "R":
+            self.reset_camera()
+        elif key == "F" and self.selected is not None:
+            self.frame_layer(self.selected.layer)
+        elif key.isdigit() and key != "0":
+            if "Control" in mods:
+                self.bookmarks[int(key)] = self.camera_state
+            elif int(key) in self.bookmarks:
+                self.set_camera(self.bookmarks[int(key)])
+        elif key == "Space":
+            self.toggle_play()
+        elif key in ("Right", "Left"):
+            self.advance(1 if key == "Right" else -1)
+        elif event.text in ("+", "="):
+            self.speed = min(self.speed * 2, 64.0)
+        elif event.text in ("-", "_"):
+            self.speed = max(self.speed / 2, 1 / 16)
+        elif key == "M":
+            self.set_forward_pass(not self.forward_pass)
+        elif key == "H":
+            self.toggle_help()
+        elif key == "P":
+            log.info("nn3d: camera saved to %s", self.save_camera())
+        elif key == "L" and Path(CAMERA_FILE).is_file():
+            self.load_camera()
+        else:
+            return
+        self.canvas.update()
+
+    def on_mouse_press(self, event) -> None:
+        self._press = event.pos
+
+    def on_mouse_release(self, event) -> None:
+        if self._press is not None and np.hypot(*(np.asarray(event.pos) - self._press)) < 4:
+            self.pick(*event.pos)
+            self.canvas.update()
+        self._press = None
+
+    def on_mouse_move(self, event) -> None:
+        if self.mode == "fly" and event.is_dragging and event.last_event is not None:
+            dx, dy = np.asarray(event.pos) - event.last_event.pos
+            self.set_camera(cameras.fly_look(self.camera_state, -0.2 * dx, -0.2 * dy))
+            self.canvas.update()
+
+    # -- output -----------------------------------------------------------------------------------------
+    def render(self, size=None) -> np.ndarray:
+        """The current frame, (height, width, 4) uint8; the HUD shows the previous render's time."""
+        start = time.perf_counter()
+        if self.hud_on:  # canvas.render() draws without a draw event
+            self.overlays.hud.text = self._hud_text()
+        image = self.scene.render(size)
+        self.frame_ms = 1000 * (time.perf_counter() - start)
+        return image
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self.scene.close()
+
+
+def build_scene(net: Network, activations: Activations | None = None, **options) -> Explorer:
+    """An offscreen Explorer (kept under this name for the capture code)."""
+    return Explorer(net, activations, **options)
 
 
 def _check_image_path(path: Path) -> None:
@@ -58,28 +375,39 @@ def _check_image_path(path: Path) -> None:
 
 
 def screenshot(net: Network, path, activations: Activations | None = None, size=(1600, 1000),
-               **options) -> np.ndarray:
-    """Render ``net`` offscreen and write the image to ``path``; returns the (height, width, 4) RGBA array."""
+               select: int | None = None, **options) -> np.ndarray:
+    """Render ``net`` offscreen and write the image to ``path``; returns the (height, width, 4) RGBA array.
+
+    ``select`` picks a neuron first (its card and highlights appear with ``hud=True``)."""
     import imageio.v3 as iio
 
     path = Path(path)
     _check_image_path(path)
-    scene = build_scene(net, activations, size=size, **options)
+    explorer = Explorer(net, activations, size=size, **options)
     try:
-        image = scene.render()
+        if select is not None:
+            explorer.select(select)
+        image = explorer.render()
     finally:
-        scene.close()
+        explorer.close()
     iio.imwrite(path, image if path.suffix.lower() == ".png" else image[..., :3])
     return image
 
 
-def explore(net: Network, activations: Activations | None = None, run: bool = True, **options):
-    """Open a window on ``net`` when there is a display (returns after it closes, unless ``run=False``);
-    without a display, return the offscreen scene, whose ``render()`` gives frames."""
+def explore(net: Network, activations: Activations | None = None, run: bool = True,
+            close_after: float | None = None, **options) -> Explorer:
+    """Open the explorer on ``net``: a window when there is a display (returns after it closes, unless
+    ``run=False``; ``close_after`` seconds closes it by itself); without a display, an offscreen Explorer
+    whose ``render()`` gives frames."""
     show = has_display() and window_possible()
-    scene = build_scene(net, activations, show=show, **options)
+    explorer = Explorer(net, activations, show=show, hud=options.pop("hud", show), **options)
     if show and run:
         from vispy import app
 
+        draws = []
+        explorer.canvas.events.draw.connect(lambda event: draws.append(1))
+        if close_after is not None:
+            app.Timer(interval=close_after, iterations=1, start=True, connect=lambda event: explorer.canvas.close())
         app.run()
-    return scene
+        log.info("nn3d: window closed after %d frame(s)", len(draws))
+    return explorer

@@ -9,6 +9,7 @@ from ..colormaps import lut as colormap_lut
 from ..kernels import levels as compute_levels
 from ..layout import EdgeSet, Layout
 from ..network import Network
+from . import cameras
 from .backend import BackendError, ensure_backend
 
 BACKGROUND = "#0b0d12"
@@ -45,10 +46,12 @@ class NetworkScene:
         self.levels = np.full(net.n_neurons, (255 - 1) // 2, dtype=np.uint8)
         self.neurons = Neurons(layout.positions, self.levels, self.lut,
                                radius=radius or 0.32 * layout.pitch, parent=self.view.scene)
+        self.edges_set = edges
         self.edges = Edges(*self._edge_arrays(edges), parent=self.view.scene)
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
         self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
                                         anchor_x="left", anchor_y="bottom", pos=(14, 28))
+        self.overlays = [self.edges, self.title]  # everything but the neurons: hidden in the picking pass
         self.view.camera = scene.TurntableCamera(up="+z")
         self.reset_camera()
 
@@ -65,6 +68,7 @@ class NetworkScene:
         self.title.text = text
 
     def set_edges(self, edges: EdgeSet) -> None:
+        self.edges_set = edges
         self.edges.set_edges(*self._edge_arrays(edges))
 
     def set_frame(self, values: np.ndarray) -> None:
@@ -91,14 +95,42 @@ class NetworkScene:
 
     @property
     def camera_state(self) -> CameraState:
-        cam = self.view.camera
-        return CameraState(tuple(cam.center), cam.azimuth, cam.elevation, cam.distance, cam.fov, cam.roll)
+        return cameras.state_of(self.view)
 
     def set_camera(self, state: CameraState) -> None:
-        cam = self.view.camera
-        cam.fov, cam.center, cam.distance = state.fov, state.center, state.distance
-        cam.azimuth, cam.elevation, cam.roll = state.azimuth, state.elevation, state.roll
-        cam.scale_factor = 2 * state.distance * np.tan(np.radians(max(state.fov, 1.0) / 2))
+        cameras.apply(self.view, state)
+
+    def pick(self, x: float, y: float, radius: int = 3) -> int | None:
+        """The neuron drawn at canvas pixel (x, y), or the nearest one within ``radius`` pixels; None if none.
+
+        An ID pass: neurons only, each writing its index + 1 as 24-bit colour, rendered for the small region
+        around the click. Its cost is one draw of the neuron buffer on the GPU, whatever the scene's size.
+        """
+        w, h = self.canvas.size
+        x0, y0 = int(np.clip(x - radius, 0, w - 1)), int(np.clip(y - radius, 0, h - 1))
+        x1, y1 = int(np.clip(x + radius + 1, 1, w)), int(np.clip(y + radius + 1, 1, h))
+        hidden = [node for node in self.overlays if node.visible]
+        bgcolor = self.canvas.bgcolor
+        try:
+            for c in hidden:
+                c.visible = False
+            self.canvas.bgcolor = "black"
+            self.neurons.shared_program["u_picking"] = 1.0
+            # render(region=...) counts y from the bottom (GL); the rows it returns run top-down
+            ids = self.canvas.render(region=(x0, h - y1, x1 - x0, y1 - y0), size=(x1 - x0, y1 - y0), alpha=False)
+        finally:
+            self.neurons.shared_program["u_picking"] = 0.0
+            self.canvas.bgcolor = bgcolor
+            for c in hidden:
+                c.visible = True
+        rgb = ids[..., :3].astype(np.int64)
+        index = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2] - 1
+        hits = np.argwhere(index >= 0)
+        if len(hits) == 0:
+            return None
+        d = np.hypot(hits[:, 0] + y0 - int(y), hits[:, 1] + x0 - int(x))
+        r, c = hits[np.argmin(d)]
+        return int(index[r, c])
 
     def project(self, neurons: np.ndarray) -> np.ndarray:
         """Pixel (x, y) of each neuron's centre in the rendered image (origin top-left)."""

@@ -30,23 +30,16 @@ class NeuronsVisual(Visual):
     MAX_NEURONS = 2**24  # a_index is a float: exact integers up to here
 
     def __init__(self, positions: np.ndarray, levels: np.ndarray, lut: np.ndarray, radius: float,
-                 min_px: float = 1.5):
+                 min_px: float = 1.5, ring: float = 0.0):
         super().__init__(vcode=load("neurons.vert"), fcode=load("neurons.frag"))
-        n = len(positions)
-        if n > self.MAX_NEURONS:
-            raise ValueError(f"{n:,} neurons in one visual; at most {self.MAX_NEURONS:,}")
-        self._positions = np.ascontiguousarray(positions, dtype=np.float32)
-        width = min(self.LEVELS_WIDTH, max(n, 1))
-        self._levels = np.zeros((-(-n // width), width), np.uint8)  # host mirror of the texture
-        self._levels.ravel()[:n] = levels
-        self._level_texture = gloo.Texture2D(self._levels, interpolation="nearest", format="luminance")
-        self.shared_program["a_position"] = gloo.VertexBuffer(self._positions)
-        self.shared_program["a_index"] = gloo.VertexBuffer(np.arange(n, dtype=np.float32))
+        self._level_texture = gloo.Texture2D(np.zeros((1, 1), np.uint8), interpolation="nearest", format="luminance")
         self.shared_program["u_levels"] = self._level_texture
-        self.shared_program["u_levels_shape"] = (float(width), float(self._levels.shape[0]))
+        self.set_positions(positions, levels)
         self.shared_program["u_lut"] = gloo.Texture2D(lut[None], interpolation="nearest")
         self.shared_program["u_radius"] = float(radius)
         self.shared_program["u_min_px"] = float(min_px)
+        self.shared_program["u_picking"] = 0.0
+        self.shared_program["u_ring"] = float(ring)  # > 0: draw flat rings (highlights) instead of spheres
         self._draw_mode = "points"
         self.set_gl_state("opaque", depth_test=True)
 
@@ -58,6 +51,21 @@ class NeuronsVisual(Visual):
         self._levels.ravel()[offset : offset + len(levels)] = levels
         r0, r1 = offset // width, (offset + len(levels) - 1) // width + 1
         self._level_texture.set_data(self._levels[r0:r1], offset=(r0, 0))
+        self.update()
+
+    def set_positions(self, positions: np.ndarray, levels: np.ndarray) -> None:
+        """Replace the neurons drawn: positions and levels (at start, or for highlight rings; not per frame)."""
+        n = len(positions)
+        if n > self.MAX_NEURONS:
+            raise ValueError(f"{n:,} neurons in one visual; at most {self.MAX_NEURONS:,}")
+        self._positions = np.ascontiguousarray(positions, dtype=np.float32)
+        width = min(self.LEVELS_WIDTH, max(n, 1))
+        self._levels = np.zeros((-(-n // width), width), np.uint8)  # host mirror of the level texture
+        self._levels.ravel()[:n] = levels
+        self._level_texture.set_data(self._levels)
+        self.shared_program["a_position"] = gloo.VertexBuffer(self._positions)
+        self.shared_program["a_index"] = gloo.VertexBuffer(np.arange(n, dtype=np.float32))
+        self.shared_program["u_levels_shape"] = (float(width), float(self._levels.shape[0]))
         self.update()
 
     def set_lut(self, lut: np.ndarray) -> None:

@@ -1,0 +1,71 @@
+"""Overlays on the 3D scene: layer labels, a colour bar, the HUD, the key help and the picked neuron's card.
+
+Labels live in the 3D scene but are sized in screen points, so they stay readable while flying; everything
+else is drawn in canvas pixels on top. None of them takes part in picking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from vispy import scene
+from vispy.visuals.transforms import STTransform
+
+from ..layout import Layout
+from ..network import Network
+
+HELP = """\
+mouse: drag rotate (fly: look) · scroll zoom · click pick
+C  camera: turntable / arcball / fly      R  reset      F  frame selected layer
+W A S D Q E  fly (Shift: faster)          1-9  recall bookmark   Ctrl+1-9  save it
+Space  play / pause    Left Right  step    + -  speed    M  samples / forward pass
+P  save camera to nn3d-camera.json    L  load it    H  this help    Esc  quit"""
+
+TEXT = dict(color="white", anchor_x="left", anchor_y="bottom", font_size=9)
+
+
+def layer_label(layer) -> str:
+    act = f"+{layer.activation}" if layer.activation else ""
+    return f"{layer.name}  {layer.kind}{act}  {'×'.join(map(str, layer.shape))}"
+
+
+class Overlays:
+    """All overlay nodes of one scene; ``nodes`` lists them (the picking pass hides them)."""
+
+    def __init__(self, canvas, view, net: Network, layout: Layout, lut: np.ndarray):
+        top = layout.boxes[:, 1, 2] + 0.8 * layout.pitch
+        pos = np.c_[(layout.boxes[:, 0, :2] + layout.boxes[:, 1, :2]) / 2, top]
+        self.labels = scene.visuals.Text([layer_label(layer) for layer in net.layers], pos=pos, color="#c8d0e0",
+                                         font_size=8, anchor_x="center", anchor_y="bottom", parent=view.scene)
+        self.labels.set_gl_state(depth_test=False, blend=True)
+        self.labels.order = 2
+        self.hud = scene.visuals.Text("", pos=(14, 48), parent=canvas.scene, **TEXT)
+        self.card = scene.visuals.Text("", parent=canvas.scene, **TEXT)
+        self.help = scene.visuals.Text(HELP, parent=canvas.scene, **TEXT)
+        self.help.visible = False
+        self.bar = scene.visuals.Image(lut[None, :255], parent=canvas.scene, interpolation="nearest")
+        self.bar_low = scene.visuals.Text("", parent=canvas.scene, **TEXT)
+        self.bar_high = scene.visuals.Text("", parent=canvas.scene, **{**TEXT, "anchor_x": "right"})
+        self.bar_title = scene.visuals.Text("", parent=canvas.scene, **{**TEXT, "anchor_y": "top"})
+        self.nodes = [self.labels, self.hud, self.card, self.help, self.bar, self.bar_low, self.bar_high,
+                      self.bar_title]
+        self.place(canvas.size)
+
+    def place(self, size) -> None:
+        """Lay out the 2-D overlays for a canvas of ``size`` (width, height)."""
+        w, h = size
+        bw, bh, x, y = min(260, w // 3), 12, w - min(260, w // 3) - 20, h - 44
+        self.bar.transform = STTransform(scale=(bw / 255, bh), translate=(x, y))
+        # in canvas pixels (y down) anchor_y="bottom" hangs the text below its position, "top" sets it above
+        self.bar_low.pos, self.bar_high.pos, self.bar_title.pos = (x, y + bh + 4), (x + bw, y + bh + 4), (x, y - 4)
+        self.size = (w, h)
+        self.set_card(self.card.text)
+        self.help.pos = (14, 112)
+
+    def set_card(self, text: str) -> None:
+        """The picked neuron's description, at the bottom left."""
+        self.card.text = text
+        self.card.pos = (14, self.size[1] - 20 - 15 * (text.count("\n") + 1))
+
+    def set_colorbar(self, lut: np.ndarray, low: str, high: str, title: str) -> None:
+        self.bar.set_data(lut[None, :255])
+        self.bar_low.text, self.bar_high.text, self.bar_title.text = low, high, title

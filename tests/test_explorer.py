@@ -1,0 +1,222 @@
+"""The explorer driven by synthetic key and mouse events, offscreen; pixels and camera read back."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from vispy.util import keys
+
+from nn3d import synthetic
+from nn3d.activations import Activations
+from nn3d.kernels import levels
+from nn3d.render.explorer import Explorer
+
+BG = np.array([11, 13, 18])
+
+
+@pytest.fixture
+def explorer():
+    net = synthetic.mlp([16, 9, 4], seed=0)
+    rng = np.random.default_rng(0)
+    acts = Activations(rng.standard_normal((3, net.n_neurons)).astype(np.float32), ("a", "b", "c"))
+    ex = Explorer(net, acts, size=(480, 320), k=2)
+    ex.scene.edges.visible = False
+    yield ex
+    ex.close()
+
+
+def press(ex, name, text="", modifiers=()):
+    key = getattr(keys, name.upper(), None) if len(name) > 1 else keys.Key(name)
+    ex.canvas.events.key_press(key=key, text=text, modifiers=modifiers)
+
+
+def click(ex, x, y, button=1):
+    ex.canvas.events.mouse_press(pos=(x, y), button=button)
+    ex.canvas.events.mouse_release(pos=(x, y), button=button)
+
+
+def projected(ex, neurons=None):
+    neurons = np.arange(ex.net.n_neurons) if neurons is None else neurons
+    return ex.scene.project(neurons)
+
+
+def test_fly_keys_move_the_eye_by_the_step(explorer):
+    press(explorer, "C")
+    press(explorer, "C")
+    assert explorer.mode == "fly"
+    s0 = explorer.camera_state
+    press(explorer, "W", "w")
+    s1 = explorer.camera_state
+    np.testing.assert_allclose(s1.eye - s0.eye, explorer.fly_step * s0.forward, atol=1e-6)
+    press(explorer, "W", "W", modifiers=(keys.SHIFT,))
+    np.testing.assert_allclose(explorer.camera_state.eye - s1.eye, 5 * explorer.fly_step * s0.forward, atol=1e-6)
+    s2 = explorer.camera_state
+    press(explorer, "D", "d")
+    right = explorer.camera_state.eye - s2.eye
+    assert np.linalg.norm(right) == pytest.approx(explorer.fly_step)
+    assert abs(np.dot(right, s2.forward)) < 1e-6 and abs(right[2]) < 1e-6  # sideways, level
+    press(explorer, "E", "e")
+    assert explorer.camera_state.eye[2] > s2.eye[2]
+    # in turntable mode the same keys do not fly
+    explorer.set_camera_mode("turntable")
+    before = explorer.camera_state
+    press(explorer, "W", "w")
+    assert explorer.camera_state == before
+
+
+def test_fly_mouse_looks_around_the_eye(explorer):
+    explorer.set_camera_mode("fly")
+    s0 = explorer.camera_state
+    from vispy.app.canvas import MouseEvent
+
+    first = MouseEvent("mouse_move", pos=(200, 150), button=1, buttons=[1])
+    second = MouseEvent("mouse_move", pos=(240, 150), button=1, buttons=[1], last_event=first, press_event=first)
+    explorer.on_mouse_move(second)
+    s1 = explorer.camera_state
+    np.testing.assert_allclose(s1.eye, s0.eye, atol=1e-6)
+    assert s1.azimuth == pytest.approx(s0.azimuth - 8)
+
+
+def test_switching_cameras_keeps_the_view(explorer):
+    explorer.set_camera(explorer.camera_state.replace(azimuth=70, elevation=35, roll=12))
+    before = projected(explorer)
+    for mode in ("arcball", "fly", "turntable", "arcball"):
+        explorer.set_camera_mode(mode)
+        np.testing.assert_allclose(projected(explorer), before, atol=1e-3)
+
+
+def test_picking_returns_the_neuron_under_the_cursor(explorer):
+    # zoom in so that the first layer spreads to the edges of the screen
+    explorer.frame_layer(0)
+    explorer.set_camera(explorer.camera_state.replace(distance=explorer.camera_state.distance * 0.55))
+    w, h = explorer.canvas.size
+    xy = projected(explorer)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    margin = np.minimum.reduce([xy[:, 0], w - xy[:, 0], xy[:, 1], h - xy[:, 1]])
+    edge = np.flatnonzero(inside & (margin < 25))
+    assert len(edge) >= 2, "test set-up: some neurons must sit near the screen's edge"
+    for i in list(edge) + [int(n) for n in np.flatnonzero(inside)[::3]]:
+        info = explorer.pick(*xy[i])
+        assert info is not None and info.neuron == i
+        assert explorer.selected.neuron == i
+    assert explorer.pick(1, 1) is None and explorer.selected is None
+
+
+def test_pick_reports_layer_index_value_and_connections(explorer):
+    n = 16 + 4  # dense1, neuron 4
+    xy = projected(explorer, [n])[0]
+    click(explorer, *xy)
+    info = explorer.selected
+    assert (info.layer_name, info.index) == ("dense1", (4,))
+    assert info.value == pytest.approx(explorer.activations.frame(0)[n])
+    w_in = explorer.net.connections[0].weight[4] * explorer.activations.frame(0)[:16]
+    assert info.incoming[0][0] == int(np.argmax(np.abs(w_in)))
+    assert "dense1 [dense] neuron (4,)" in explorer.overlays.card.text
+
+
+def test_highlight_changes_the_selected_neurons_pixels(explorer):
+    explorer.scene.edges.visible = False
+    before = explorer.render()
+    info = explorer.select(20)
+    after = explorer.render()
+    diff = (before != after).any(-1)
+    xy = projected(explorer)
+    ring_px = np.hypot(*np.nonzero(diff)[::-1] - xy[20][:, None])  # distance of changed pixels to neuron 20
+    assert diff.sum() > 30 and ring_px.min() < 20
+    partners = {n for n, _, _ in info.incoming + info.outgoing} | {20}
+    far = [i for i in range(explorer.net.n_neurons) if i not in partners and np.linalg.norm(xy[20] - xy[i]) > 60]
+    for i in far[:3]:  # an unrelated neuron's centre keeps its colour
+        x, y = np.floor(xy[i]).astype(int)
+        assert (before[y, x] == after[y, x]).all()
+    explorer.clear_selection()
+    np.testing.assert_array_equal(explorer.render(), before)
+
+
+def test_playback_steps_frames_and_recolours(explorer):
+    xy = np.floor(projected(explorer)).astype(int)
+    lut, net = explorer.scene.lut, explorer.net
+
+    def colour_matches(frame):
+        img = explorer.render()
+        want = lut[levels(explorer.activations.frame(frame), net.starts)][:, :3]
+        return np.abs(img[xy[:, 1], xy[:, 0], :3].astype(int) - want).max() <= 4
+
+    assert explorer.frame == 0 and colour_matches(0)
+    press(explorer, "Space")
+    assert explorer.playing
+    explorer._tick()
+    assert explorer.frame == 1 and colour_matches(1)
+    press(explorer, "Right")
+    assert explorer.frame == 2 and colour_matches(2)
+    press(explorer, "Right")
+    assert explorer.frame == 0  # wraps
+    press(explorer, "Left")
+    assert explorer.frame == 2
+    press(explorer, "+", "+")
+    assert explorer.speed == 2
+    # forward-pass mode: layers light up in order; later layers sit at the colormap's low end
+    press(explorer, "M", "m")
+    assert explorer.forward_pass and explorer.forward_step == 0
+    img = explorer.render()
+    last = net.layers[-1].neurons
+    assert np.abs(img[xy[last, 1], xy[last, 0], :3].astype(int) - lut[0, :3]).max() <= 4
+    explorer.advance(2)
+    assert explorer.forward_step == 2 and colour_matches(2)
+    explorer.advance(1)
+    assert (explorer.frame, explorer.forward_step) == (0, 0)
+
+
+def test_overlays_appear_with_the_hud(explorer):
+    plain = explorer.render()
+    explorer.set_hud(True)
+    img = explorer.render()
+    w, h = explorer.canvas.size
+    hud = (img[40:100, :200, :3] != plain[40:100, :200, :3]).any(-1)
+    assert hud.sum() > 100  # the HUD's text
+    # the colour bar shows the colormap from low to high, left to right
+    y = h - 44 + 6
+    x0, bw = w - min(260, w // 3) - 20, min(260, w // 3)
+    row = img[y, x0 + 2 : x0 + bw - 2, :3].astype(int)
+    lut = explorer.scene.lut[:255, :3].astype(int)
+    nearest = np.argmin(((row[:, None] - lut[None]) ** 2).sum(-1), axis=1)
+    assert np.abs(row - lut[nearest]).max() <= 3 and np.all(np.diff(nearest) >= 0) and nearest[-1] - nearest[0] > 200
+    assert explorer._hud_text().startswith("frame 1/3 (a)")
+    press(explorer, "H", "h")
+    assert explorer.overlays.help.visible
+
+
+def test_bookmarks_reset_and_camera_files(explorer, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    home = explorer.camera_state
+    press(explorer, "1", "1", modifiers=(keys.CONTROL,))
+    explorer.set_camera(home.replace(azimuth=100, distance=3))
+    press(explorer, "P", "p")
+    assert (tmp_path / "nn3d-camera.json").is_file()
+    press(explorer, "1", "1")
+    assert explorer.camera_state == home
+    press(explorer, "L", "l")
+    assert explorer.camera_state.azimuth == pytest.approx(100)
+    press(explorer, "R", "r")
+    assert explorer.camera_state == explorer.scene.home_camera()
+    explorer.select(27)  # output layer (neurons 25..28)
+    press(explorer, "F", "f")
+    lo, hi = explorer.scene.layout.boxes[2]
+    assert explorer.camera_state.center == pytest.approx(tuple((lo + hi) / 2))
+
+
+def test_window_opens_under_xvfb():
+    """A real glfw window: `nn3d view` under Xvfb renders and closes cleanly."""
+    if not shutil.which("xvfb-run"):
+        if os.environ.get("CI"):
+            pytest.fail("CI must install xvfb (see .ci/setup)")
+        pytest.skip("xvfb-run is not installed")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "NN3D_BACKEND")}
+    r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", sys.executable, "-m", "nn3d.cli", "view",
+                        "synthetic:mlp:784,256,10", "--close-after", "1.5"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    frames = int(r.stderr.split("window closed after ")[1].split()[0])
+    assert frames >= 1
