@@ -45,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--out", help="write a PNG here (headless) instead of opening a window")
     d.add_argument("--size", type=size, default=(1600, 1000), help="image size WxH (default 1600x1000)")
     d.add_argument("--sample", type=int, default=0, help="which test digit (default 0)")
-    d.add_argument("--seconds", type=float, default=3.0, help="training time budget (default 3)")
+    d.add_argument("--epochs", type=int, default=30, help="training epochs (default 30, a few seconds)")
+    d.add_argument("--hud", action="store_true", help="with --out: overlays on, the predicted class picked")
 
     s = sub.add_parser("shot", help="render MODEL to an image, headless")
     s.add_argument("model", help=f"MODEL: {FORMS}")
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from .demo import run
 
-            return run(args.out, args.size, args.sample, args.seconds)
+            return run(args.out, args.size, args.sample, args.epochs, args.hud)
         t0 = time.perf_counter()
         net, acts = resolve(args.model)
         t1 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""``nn3d demo``: train a small MLP on scikit-learn's 8x8 digits for a few seconds, then draw it on one
+"""``nn3d demo``: train a small MLP on scikit-learn's 8x8 digits (a few seconds), then draw it on one
 test digit: the input layer is the digit's image, the output layer lights up the predicted class, and the
 edges drawn are the strongest contributions |w * a| of this digit's forward pass."""
 
@@ -21,8 +21,8 @@ class Stages:
         self.t = now
 
 
-def digits_model(seconds: float = 3.0, seed: int = 0, max_epochs: int = 400):
-    """Train 64-64-32-10 on the digits' training split for at most ``seconds``.
+def digits_model(epochs: int = 30, seed: int = 0):
+    """Train 64-64-32-10 on the digits' training split for ``epochs`` epochs (seeded: the same model each run).
 
     Returns (model, test images (n, 8, 8) float32 in [0, 1], test labels, test accuracy)."""
     import torch
@@ -40,21 +40,21 @@ def digits_model(seconds: float = 3.0, seed: int = 0, max_epochs: int = 400):
     )
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
-    start = time.perf_counter()
-    for _ in range(max_epochs):
+    for _ in range(epochs):
         for idx in torch.randperm(len(xt)).split(128):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
             opt.step()
-        if time.perf_counter() - start > seconds:
-            break
     model.eval()
     with torch.no_grad():
         accuracy = float((model(torch.from_numpy(x_te)).argmax(1).numpy() == y_te).mean())
     return model, x_te, y_te, accuracy
 
 
-def run(out: str | None = None, size=(1600, 1000), sample: int = 0, seconds: float = 3.0) -> int:
+def run(out: str | None = None, size=(1600, 1000), sample: int = 0, epochs: int = 30, hud: bool = False) -> int:
+    """Train, then draw one test digit: to ``out`` (PNG), else in a window, else to nn3d-demo.png.
+
+    ``hud`` draws the explorer's overlays and picks the predicted class's output neuron, as a click would."""
     import torch
 
     from . import from_torch
@@ -63,8 +63,8 @@ def run(out: str | None = None, size=(1600, 1000), sample: int = 0, seconds: flo
 
     stages = Stages()
     print("nn3d demo: a 64-64-32-10 MLP on scikit-learn's handwritten digits", flush=True)
-    model, x_te, y_te, accuracy = digits_model(seconds)
-    stages.done(f"train (test accuracy {accuracy:.1%})")
+    model, x_te, y_te, accuracy = digits_model(epochs)
+    stages.done(f"train {epochs} epochs (test accuracy {accuracy:.1%})")
     sample %= len(x_te)
     # drawn with a softmax on top, so that the output layer shows class probabilities
     shown = torch.nn.Sequential(*model, torch.nn.Softmax(dim=1))
@@ -80,7 +80,8 @@ def run(out: str | None = None, size=(1600, 1000), sample: int = 0, seconds: flo
         print("  opening a window (drag to rotate, scroll to zoom, close it to exit)", flush=True)
         explore(net, acts, title=title)
         return 0
-    screenshot(net, out, acts, size=size, title=title)
+    predicted = net.layers[-1].start + int(p.argmax())
+    screenshot(net, out, acts, size=size, title=title, hud=hud, select=predicted if hud else None)
     stages.done(f"render {size[0]}x{size[1]} offscreen")
     print(f"wrote {out}")
     return 0

@@ -21,9 +21,9 @@ def run_cli(*args, env=None):
 
 def test_demo_writes_png_with_digit_and_prediction(tmp_path, capsys):
     out = tmp_path / "demo.png"
-    assert main(["demo", "--out", str(out), "--size", "640x400", "--seconds", "0.5"]) == 0
+    assert main(["demo", "--out", str(out), "--size", "640x400", "--epochs", "3"]) == 0
     text = capsys.readouterr().out
-    assert f"wrote {out}" in text and "train (test accuracy" in text and "render 640x400" in text
+    assert f"wrote {out}" in text and "train 3 epochs (test accuracy" in text and "render 640x400" in text
     img = iio.imread(out)
     assert img.shape == (400, 640, 4)
     lit = (img[..., :3] != BG).any(-1)

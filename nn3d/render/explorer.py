@@ -388,6 +388,8 @@ def screenshot(net: Network, path, activations: Activations | None = None, size=
         if select is not None:
             explorer.select(select)
         image = explorer.render()
+        if explorer.hud_on:  # again, so that the HUD shows a warm frame's time rather than the first one's
+            image = explorer.render()
     finally:
         explorer.close()
     iio.imwrite(path, image if path.suffix.lower() == ".png" else image[..., :3])
