@@ -6,8 +6,9 @@ and imports no OpenGL.
 """
 
 from .activations import Activations
-from .ingest import from_torch
+from .ingest import from_torch, load
 from .network import Connection, Layer, Network, NetworkError
+from .recorder import TrainingRecorder
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,6 @@ def screenshot(net, path, activations=None, size=(1600, 1000), **options):
 
 
 __all__ = [
-    "Activations", "Connection", "Layer", "Network", "NetworkError",
-    "explore", "from_torch", "screenshot",
+    "Activations", "Connection", "Layer", "Network", "NetworkError", "TrainingRecorder",
+    "explore", "from_torch", "load", "screenshot",
 ]

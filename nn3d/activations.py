@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -12,14 +13,20 @@ class Activations:
     """``values``: float32 (n_frames, n_neurons), one row per frame, neurons in global order.
 
     ``labels`` name the frames (e.g. "sample 3, label 7"); empty when there is nothing to say.
+    ``meta`` holds per-frame arrays of length n_frames (e.g. ``"loss"``, ``"step"`` for a training replay).
+    ``values`` may be a read-only ``np.memmap`` (a ``.npy`` file) when the recording is large.
     """
 
     values: np.ndarray
     labels: tuple[str, ...] = ()
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.values.ndim != 2:
             raise ValueError(f"activations must be (frames, neurons), got shape {self.values.shape}")
+        for key, v in self.meta.items():
+            if len(v) != self.values.shape[0]:
+                raise ValueError(f"activations meta {key!r} has {len(v)} entries for {self.values.shape[0]} frames")
 
     @property
     def n_frames(self) -> int:
@@ -36,3 +43,16 @@ class Activations:
     def single(cls, values: np.ndarray, label: str = "") -> Activations:
         v = np.asarray(values, dtype=np.float32).reshape(1, -1)
         return cls(v, (label,) if label else ())
+
+    @staticmethod
+    def allocate(n_frames: int, n_neurons: int, path: str | Path | None = None) -> np.ndarray:
+        """A zeroed float32 (n_frames, n_neurons) array to record into: in RAM, or a ``.npy`` memory map at
+        ``path`` (pages are written to disk as they fill, so a recording never sits in RAM twice)."""
+        if path is None:
+            return np.zeros((n_frames, n_neurons), dtype=np.float32)
+        return np.lib.format.open_memmap(Path(path), mode="w+", dtype=np.float32, shape=(n_frames, n_neurons))
+
+    @classmethod
+    def open(cls, path: str | Path, labels: tuple[str, ...] = ()) -> Activations:
+        """Activations memory-mapped read-only from a ``.npy`` file written through :meth:`allocate`."""
+        return cls(np.load(Path(path), mmap_mode="r"), labels)

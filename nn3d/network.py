@@ -4,6 +4,18 @@ Plain dataclasses over NumPy arrays, importing no OpenGL, so that ingest, layout
 and benchmarked without a screen. A dense connection keeps its weight matrix; it is never expanded into an
 edge list (GPT-2 small has ~10^8 block weights). Edge lists exist only after level-of-detail selection
 (see :mod:`nn3d.layout.edges`).
+
+Layer kinds (``Layer.kind``), as produced by :mod:`nn3d.ingest`:
+
+``input`` model inputs (token ids become a (tokens,) layer); ``dense`` Linear / transformers ``Conv1D``;
+``conv`` Conv1d/Conv2d feature maps (channels, *spatial); ``pool`` max/avg/adaptive pooling; ``norm``
+BatchNorm/LayerNorm/GroupNorm/RMSNorm; ``embedding`` lookup tables (tokens, dim); ``attention``
+nn.MultiheadAttention and the attention core of transformers blocks (heads mixed, (tokens, dim));
+``add`` residual additions; ``concat`` concatenation; ``activation`` an elementwise function that could not
+be folded into the layer before it (folded ones set ``Layer.activation`` instead); ``generic`` anything else
+(unknown modules and functional ops), drawn without weights.
+
+Connection kinds (``Connection.kind``): see :class:`Connection`.
 """
 
 from __future__ import annotations
@@ -52,6 +64,16 @@ class Connection:
     ``kind == "dense"``: ``weight`` is the (dst.size, src.size) float32 matrix.
     ``kind == "sparse"``: ``src_index``/``dst_index`` (int32, local to each layer) and ``weight`` (float32)
     are parallel arrays of equal length.
+    ``kind == "linear"``: a Linear applied along the last axis of a layer with leading axes (tokens):
+    ``weight`` is (out_features, in_features) = (dst.shape[-1], src.shape[-1]), shared over the leading axes.
+    ``kind == "conv"``: ``weight`` is the kernel (out_channels, in_channels / groups, *kernel), never
+    expanded; ``params`` holds ``stride``, ``padding``, ``dilation``, ``groups`` (tuples / int).
+    ``kind == "pool"``: pooling windows, ``weight`` empty; ``params`` holds ``op`` ("max"/"avg") and
+    ``kernel_size``, ``stride``, ``padding`` (or ``output_size`` for adaptive pooling).
+    ``kind == "embedding"``: ``weight`` is the (num_embeddings, dst.shape[-1]) table; src holds the ids.
+    ``kind == "identity"``: one-to-one, ``weight`` empty; src neuron i feeds dst neuron i, or
+    ``dst_index[i]`` when given (concatenation); used for residual adds, norms, elementwise layers.
+    ``kind == "generic"``: some dependency without weights (unknown ops, attention inputs), ``weight`` empty.
     """
 
     src: int
@@ -60,9 +82,11 @@ class Connection:
     weight: np.ndarray
     src_index: np.ndarray | None = None
     dst_index: np.ndarray | None = None
+    params: dict | None = None
 
     @property
     def n_candidates(self) -> int:
+        """Number of weights this connection holds (0 for weightless kinds)."""
         return int(self.weight.size)
 
 
@@ -103,7 +127,39 @@ class Network:
                 len(c.src_index) == len(c.dst_index) == len(c.weight)
             ):
                 raise NetworkError(f"sparse {src.name}->{dst.name}: index and weight arrays differ in length")
-        else:
+        elif c.kind == "linear":
+            w = c.weight.shape
+            if (
+                c.weight.ndim != 2 or src.shape[-1] != w[1] or dst.shape[-1] != w[0]
+                or src.size // w[1] != dst.size // w[0]
+            ):
+                raise NetworkError(
+                    f"linear {src.name}->{dst.name}: weight {w} does not map {src.shape} to {dst.shape}"
+                )
+        elif c.kind == "conv":
+            groups = int((c.params or {}).get("groups", 1))
+            if (
+                c.weight.ndim != len(src.shape) + 1 or c.weight.ndim != len(dst.shape) + 1
+                or c.weight.shape[1] * groups != src.shape[0] or c.weight.shape[0] != dst.shape[0]
+            ):
+                raise NetworkError(
+                    f"conv {src.name}->{dst.name}: kernel {c.weight.shape} (groups {groups}) does not map "
+                    f"{src.shape} to {dst.shape}"
+                )
+        elif c.kind == "pool":
+            if src.shape[0] != dst.shape[0] or len(src.shape) != len(dst.shape):
+                raise NetworkError(f"pool {src.name}->{dst.name}: {src.shape} -> {dst.shape} changes channels")
+        elif c.kind == "embedding":
+            if c.weight.ndim != 2 or c.weight.shape[1] != dst.shape[-1]:
+                raise NetworkError(f"embedding {src.name}->{dst.name}: table {c.weight.shape}, dst {dst.shape}")
+        elif c.kind == "identity":
+            if c.dst_index is None and src.size != dst.size:
+                raise NetworkError(f"identity {src.name}->{dst.name}: sizes {src.size} and {dst.size} differ")
+            if c.dst_index is not None and (
+                len(c.dst_index) != src.size or (src.size and int(c.dst_index.max()) >= dst.size)
+            ):
+                raise NetworkError(f"identity {src.name}->{dst.name}: dst_index does not fit the layers")
+        elif c.kind != "generic":
             raise NetworkError(f"unknown connection kind {c.kind!r}")
 
     @classmethod

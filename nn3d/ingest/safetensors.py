@@ -1,0 +1,25 @@
+"""Reader for ``.safetensors`` state dicts: weights memory-mapped, layers from names (or from a config.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import _statedict, _stfile
+
+SUFFIXES = (".safetensors",)
+
+
+def match(path: Path) -> bool:
+    return Path(path).suffix.lower() in SUFFIXES
+
+
+def read(path: Path, config=None):
+    """(Network, Activations) from a safetensors state dict; ``config``: dict or path of a config.json
+    (default: ``config.json`` beside the file, when there is one)."""
+    path = Path(path)
+    tensors, _meta = _stfile.read(path)
+    cfg = _statedict.find_config(path, config)
+    if cfg is not None:
+        return _statedict.from_config(tensors, cfg, path)
+    net = _statedict.infer(tensors, path.stem)
+    return net, _statedict.zeros(net, path)

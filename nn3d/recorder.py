@@ -1,0 +1,187 @@
+"""Training recorder: loss and metrics every step; every N steps the probe batch's activations and the weights.
+
+One file per run (``.nn3d``: a safetensors container, see :mod:`nn3d.ingest._stfile`) that ``nn3d view``
+replays through :func:`nn3d.load` (frames = recorded steps). Weights above ``max_weights`` elements are kept
+as statistics (mean, std, min, max, mean |w|) plus a fixed sample of ``sample_weights`` positions, so a large
+model's run stays small; the final weights are always stored once, in full, to draw the network.
+
+>>> rec = TrainingRecorder(model, probe_x, every=50)
+>>> for batch in data:
+...     loss = train_step(batch)
+...     rec.step(loss=loss, acc=acc)
+>>> rec.save("run.nn3d")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .activations import Activations
+from .ingest import _stfile
+from .ingest._base import IngestError
+from .ingest.torch import from_torch, snapshot
+from .network import Connection, Network
+
+FORMAT = "nn3d.recording"
+WEIGHTED = ("dense", "linear", "conv", "embedding", "sparse")
+STATS = ("mean", "std", "min", "max", "abs_mean")
+
+
+def _scalar(v) -> float:
+    """A Python float from a float, NumPy scalar or (grad-carrying) torch scalar tensor."""
+    return float(v.detach()) if hasattr(v, "detach") else float(v)
+
+
+def _stats(w: np.ndarray) -> np.ndarray:
+    return np.array([w.mean(), w.std(), w.min(), w.max(), np.abs(w).mean()], dtype=np.float32)
+
+
+class TrainingRecorder:
+    """Record a training run of ``model`` (see the module docstring).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    probe_inputs : the fixed batch whose activations are recorded (as for :func:`nn3d.from_torch`)
+    every : record probe activations and weights every ``every`` steps (and at the first step)
+    max_weights : a connection with more weights than this is kept as statistics plus a fixed sample
+    sample_weights : size of that sample
+    layers : record only these layers' activations (fnmatch patterns), others stay 0
+    """
+
+    def __init__(self, model, probe_inputs, every: int = 10, *, max_weights: int = 1_000_000,
+                 sample_weights: int = 4096, layers=None, seed: int = 0):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.model, self.probe, self.every, self.layers = model, probe_inputs, int(every), layers
+        self.max_weights, self.sample_weights = int(max_weights), int(sample_weights)
+        self.network, _ = from_torch(model, probe_inputs, layers=["__nothing__"])
+        self.weighted = [i for i, c in enumerate(self.network.connections) if c.kind in WEIGHTED]
+        rng = np.random.default_rng(seed)
+        self.sample_index = {
+            i: np.sort(rng.choice(self.network.connections[i].weight.size, self.sample_weights, replace=False))
+            for i in self.weighted if self.network.connections[i].weight.size > self.max_weights
+        }
+        self.steps: list[int] = []
+        self.loss: list[float] = []
+        self.metrics: dict[str, list[float]] = {}
+        self.record_steps: list[int] = []
+        self.frames: list[np.ndarray] = []
+        self.weights: dict[int, list[np.ndarray]] = {i: [] for i in self.weighted}
+        self.stats: dict[int, list[np.ndarray]] = {i: [] for i in self.sample_index}
+
+    def step(self, loss=None, **metrics) -> None:
+        """Log one training step; every ``every`` steps also record activations and weights."""
+        n = len(self.steps)
+        self.steps.append(n)
+        self.loss.append(_scalar(loss) if loss is not None else math.nan)
+        for key in set(self.metrics) | set(metrics):
+            column = self.metrics.setdefault(key, [math.nan] * n)
+            column.append(_scalar(metrics[key]) if metrics.get(key) is not None else math.nan)
+        if n % self.every == 0:
+            self.snapshot(n)
+
+    def snapshot(self, step: int) -> None:
+        """Record the probe activations and the weights now."""
+        net, values = snapshot(self.model, self.probe, layers=self.layers)
+        if [(la.name, la.shape) for la in net.layers] != [(la.name, la.shape) for la in self.network.layers]:
+            raise IngestError("the model's traced graph changed during training; TrainingRecorder needs a fixed one")
+        self.record_steps.append(step)
+        self.frames.append(values)
+        for i in self.weighted:
+            w = net.connections[i].weight
+            if i in self.sample_index:
+                self.stats[i].append(_stats(w))
+                self.weights[i].append(w.reshape(-1)[self.sample_index[i]].copy())
+            else:
+                self.weights[i].append(np.array(w, dtype=np.float32, copy=True))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the run to ``path`` (suffix ``.nn3d`` so that :func:`nn3d.load` knows it)."""
+        path = Path(path)
+        if not self.record_steps:
+            self.snapshot(len(self.steps))
+        net, _ = snapshot(self.model, self.probe, layers=["__nothing__"])
+        tensors = {
+            "activations": self.frames,
+            "record_step": np.array(self.record_steps, np.int64),
+            "step": np.array(self.steps, np.int64),
+            "loss": np.array(self.loss, np.float64),
+        }
+        for key, column in self.metrics.items():
+            tensors[f"metric/{key}"] = np.array(column, np.float64)
+        conns = []
+        for i, c in enumerate(net.connections):
+            entry = {"src": c.src, "dst": c.dst, "kind": c.kind, "params": c.params}
+            if c.weight.size:
+                tensors[f"final/{i}"] = np.ascontiguousarray(c.weight, dtype=np.float32)
+            if c.dst_index is not None:
+                tensors[f"dst_index/{i}"] = c.dst_index
+            if c.src_index is not None:
+                tensors[f"src_index/{i}"] = c.src_index
+            if i in self.sample_index:
+                tensors[f"weight_stats/{i}"] = self.stats[i]
+                tensors[f"weight_sample/{i}"] = self.weights[i]
+                tensors[f"weight_index/{i}"] = self.sample_index[i]
+            elif i in self.weights:
+                tensors[f"weights/{i}"] = self.weights[i]
+            conns.append(entry)
+        layers = [[la.name, la.kind, list(la.shape), la.activation] for la in net.layers]
+        meta = {"format": FORMAT, "version": "1", "every": str(self.every), "name": net.name,
+                "layers": json.dumps(layers), "connections": json.dumps(conns),
+                "probe_labels": json.dumps([f"sample {i}" for i in range(self.frames[0].shape[0])])}
+        _stfile.write(path, tensors, meta)
+        return path
+
+
+def _params(p):
+    if p is None:
+        return None
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in p.items()}
+
+
+class Recording:
+    """A saved run, memory-mapped: ``network`` (final weights), per-step ``steps``/``loss``/``metrics``,
+    per-record ``record_steps``, ``activations(sample)`` and ``weights(r)``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.tensors, meta = _stfile.read(self.path)
+        if meta.get("format") != FORMAT:
+            raise IngestError(f"{self.path.name} is not an nn3d training recording")
+        try:
+            layers = [(n, k, tuple(s), a) for n, k, s, a in json.loads(meta["layers"])]
+            conns = []
+            for i, e in enumerate(json.loads(meta["connections"])):
+                w = self.tensors.get(f"final/{i}", np.empty(0, np.float32))
+                conns.append(Connection(e["src"], e["dst"], e["kind"], w, self.tensors.get(f"src_index/{i}"),
+                                        self.tensors.get(f"dst_index/{i}"), _params(e["params"])))
+            self.network = Network.build(layers, conns, name=meta.get("name", self.path.stem))
+            self.frames = self.tensors["activations"]
+            self.steps, self.loss = self.tensors["step"], self.tensors["loss"]
+            self.record_steps = self.tensors["record_step"]
+        except (KeyError, ValueError, TypeError) as e:
+            raise IngestError(f"{self.path.name}: a damaged nn3d recording ({type(e).__name__}: {e})") from None
+        self.metrics = {k[len("metric/"):]: v for k, v in self.tensors.items() if k.startswith("metric/")}
+
+    def weights(self, r: int) -> dict[int, np.ndarray]:
+        """Connection index -> its weights at record ``r`` (full, or the fixed sample for large ones)."""
+        out = {}
+        for key, v in self.tensors.items():
+            kind, _, i = key.partition("/")
+            if kind in ("weights", "weight_sample"):
+                out[int(i)] = v[r]
+        return out
+
+    def activations(self, sample: int = 0) -> Activations:
+        """Frames = recorded steps, for one probe sample; ``meta`` holds ``step`` and ``loss`` per frame."""
+        if not 0 <= sample < self.frames.shape[1]:
+            raise IngestError(f"{self.path.name}: sample {sample} outside 0..{self.frames.shape[1] - 1}")
+        steps = np.asarray(self.record_steps)
+        loss = np.asarray(self.loss)[steps] if len(self.loss) else np.full(len(steps), np.nan)
+        labels = tuple(f"step {s}, loss {v:.4g}" for s, v in zip(steps, loss))
+        return Activations(np.asarray(self.frames[:, sample, :]), labels, {"step": steps, "loss": loss})
