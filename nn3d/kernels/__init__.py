@@ -1,11 +1,23 @@
 """Activation kernels: per frame, activations become one byte per neuron, a level the shader looks up in
-the colormap texture.
+the colormap texture (or RGBA8 when the caller wants colours on the CPU).
 
 Levels ``0 .. 254`` span the normalisation range linearly; ``255`` (:data:`NAN_LEVEL`) marks NaN, which the
-colormap texture shows in its own colour. ±inf clamp to the ends of the range. ``reference.py`` in NumPy is
-the truth that faster kernels are tested against.
+colormap texture shows in its own colour. ±inf clamp to the ends of the range. Each frame is two passes at
+most: a range pass (per-layer finite min/max, a reduction) and a map pass (one read, one write); a fixed
+range skips the first. The small per-layer arithmetic between them (symmetric, running, fixed ranges) is
+shared NumPy in ``normalize.py``, so every kernel maps with the very same parameters.
+
+``reference.py`` (NumPy) is the truth; ``cpu.py`` (Numba ``prange``), ``torch.py`` (CUDA and CPU) and
+``cuda.py`` (numba.cuda) are tested against it bit for bit. :func:`levels`, :func:`rgba` and
+:func:`interpolate` pick the fastest kernel for the array they are given; ``kernel=`` forces one.
+Nothing here imports VisPy or OpenGL; colormap tables live in :mod:`nn3d.colormaps`.
 """
 
-from .reference import MODES, N_LEVELS, NAN_LEVEL, levels, value_range
+from .dispatch import KERNELS, available_kernels, choose_kernel, interpolate, levels, ranges, rgba
+from .normalize import MID_LEVEL, MODES, N_LEVELS, NAN_LEVEL, MapRange, RunningRange
+from .reference import value_range
 
-__all__ = ["MODES", "N_LEVELS", "NAN_LEVEL", "levels", "value_range"]
+__all__ = [
+    "KERNELS", "MID_LEVEL", "MODES", "N_LEVELS", "NAN_LEVEL", "MapRange", "RunningRange",
+    "available_kernels", "choose_kernel", "interpolate", "levels", "ranges", "rgba", "value_range",
+]
