@@ -1,12 +1,18 @@
 """Layout: where every neuron sits in 3D, and which connections are drawn.
 
-A layer is placed in a plane (columns along +y, rows along -z, so row 0 is on top and an image reads as an
-image when seen from the default camera); planes follow each other along the depth axis +x, with gaps that
-grow with the neighbouring layers' extent so that a 3-neuron layer and a 10^6-neuron layer both read well.
-Everything is vectorised: one NumPy pass per layer, no Python object per neuron.
+:func:`layout` places each layer by its kind (a registry of *tilings*: dense layers as near-square grids,
+C x H x W feature maps tiled in a plane or stacked in depth, tokens x features as rows x columns, attention
+one tile per head) and the model's graph as a DAG (depth from topological order, parallel branches side by
+side, gaps that grow with the neighbouring layers' extent). Columns run along +y, rows along -z (row 0 on top,
+so an image reads as an image from the default camera), depth along +x. Per-neuron and per-edge passes are
+Numba kernels with NumPy references beside them; Python only ever loops over layers and connections.
+:func:`select_edges` picks the connections worth drawing (top-k per neuron by |w| or |w*a|, a global
+budget) without expanding the weights. :func:`grid_layout` is the first, chain-only placement, kept for
+compatibility.
 """
 
 from .edges import EdgeSet, select_edges
+from .engine import layout
 from .grid import Layout, grid_layout, grid_shape
 
-__all__ = ["EdgeSet", "Layout", "grid_layout", "grid_shape", "select_edges"]
+__all__ = ["EdgeSet", "Layout", "grid_layout", "grid_shape", "layout", "select_edges"]

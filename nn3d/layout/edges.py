@@ -1,10 +1,21 @@
 """Edge level of detail: which connections to draw, selected from the weights, never all expanded.
 
 Rule ``"weight"`` scores an edge by |w|; rule ``"contribution"`` by |w * a_src| for one frame, so that what
-lights up is what matters. Each destination neuron keeps its top-k incoming edges; when k per neuron would
-exceed the global budget, k is lowered for all layers alike (no layer silently loses its edges), and only
-when even one edge per neuron is too many does each connection get a share of the budget in proportion to
-its destination layer's size.
+lights up is what matters. Each destination neuron keeps its top-k incoming edges (Numba kernels in
+:mod:`.kernels`, NumPy references in :mod:`.reference`).
+
+Connection kinds (a registry, :data:`CANDIDATES`): ``dense``, ``linear`` (a Linear shared over tokens),
+``sparse`` (COO) and ``identity`` (residual adds, concatenations, norms: neuron i to neuron i, score a_src
+or 1; only a fraction of them, ``identity=``) are *full*: every destination neuron takes part. ``conv`` and
+``pool`` are *receptive*: their edges are expanded only for chosen destination neurons, straight from the
+kernel (``neurons=`` the user's selection; else all when the budget allows, else the most active ones for
+the contribution rule, or a seeded random sample for the weight rule; the budget is split max-min fairly
+between these connections). Other kinds (``embedding``, ``generic``, unknown) are skipped.
+
+The budget: when k edges per neuron would exceed it, k is lowered for all full connections alike (no layer
+silently loses its edges), and only when even one edge per neuron is too many does each connection keep a
+share in proportion to its destination layer's size. Receptive connections get what the full ones leave,
+at least half the budget. ``note`` says what level of detail did. Deterministic for a given ``seed``.
 """
 
 from __future__ import annotations
@@ -14,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..network import Connection, Network
+from . import kernels as K
 
 RULES = ("weight", "contribution")
-EXPANDABLE = ("dense", "sparse")  # other kinds (conv, identity, ...) are not drawn as edges yet
 
 
 @dataclass(frozen=True)
@@ -40,52 +51,287 @@ class EdgeSet:
         return cls(i, i, f, f, note)
 
 
-def _rows_top_k(score: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, col) of the k largest entries of each row of a dense score matrix."""
-    n_rows, n_cols = score.shape
-    k = min(k, n_cols)
-    if k == n_cols:
-        cols = np.broadcast_to(np.arange(n_cols), score.shape)
+def _f32(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _flat(idx: np.ndarray, val: np.ndarray, rows: np.ndarray | None = None):
+    """(row, idx, val) of the filled heap slots; ``rows`` maps heap rows to destination rows."""
+    r, j = np.nonzero(idx >= 0)
+    return (r if rows is None else rows[r]), idx[r, j], val[r, j]
+
+
+class Candidates:
+    """The candidate edges of one connection. ``n_rows``: destination neurons (or sources, for identity);
+    ``fan_in``: the most candidates one row can have."""
+
+    receptive = False
+
+    def __init__(self, net: Network, c: Connection, a_src: np.ndarray | None, opts: dict | None = None):
+        self.c, self.a = c, a_src
+        self.src, self.dst = net.layers[c.src], net.layers[c.dst]
+        self.n_rows = self.dst.size
+
+    def demand(self, k: int, rows: int | None = None) -> int:
+        """Edges if every row (or ``rows`` rows) kept its top k."""
+        return (self.n_rows if rows is None else rows) * min(k, self.fan_in)
+
+    def select(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Local (dst, src, score) of every row's top k."""
+        raise NotImplementedError
+
+
+class Dense(Candidates):
+    def __init__(self, net, c, a_src, opts=None):
+        super().__init__(net, c, a_src)
+        self.w = c.weight
+        self.tokens, self.fan_in = 1, self.w.shape[1]
+
+    def select(self, k):
+        w = _f32(self.w)
+        n_out, n_in = w.shape
+        if self.a is None:  # |w| does not depend on the token: one pass, repeated over tokens
+            a = np.ones((1, n_in), np.float32)
+        else:
+            a = _f32(self.a).reshape(self.tokens, n_in)
+        idx = np.empty((a.shape[0] * n_out, k), np.int64)
+        val = np.empty((a.shape[0] * n_out, k), np.float32)
+        K.topk_rows(w, a, k, idx, val, work=w.size * a.shape[0])
+        d, s, v = _flat(idx, val)
+        if a.shape[0] < self.tokens:
+            t = np.repeat(np.arange(self.tokens), len(d))
+            d, s, v = np.tile(d, self.tokens) + t * n_out, np.tile(s, self.tokens) + t * n_in, np.tile(v, self.tokens)
+        else:
+            t = d // n_out
+            s = s + t * n_in
+        return d, s, v
+
+
+class Linear(Dense):
+    def __init__(self, net, c, a_src, opts=None):
+        super().__init__(net, c, a_src)
+        self.tokens = self.src.size // self.w.shape[1]
+
+
+class Sparse(Candidates):
+    def __init__(self, net, c, a_src, opts=None):
+        super().__init__(net, c, a_src)
+        m = len(c.weight)
+        self.counts = K.count_groups(c.dst_index, self.n_rows, K.threads(m), work=m)
+        self.fan_in = int(self.counts.max()) if self.n_rows else 0
+
+    def demand(self, k, rows=None):
+        full = int(np.minimum(self.counts, k).sum())
+        return full if rows is None else min(full, rows * min(k, self.fan_in))
+
+    def select(self, k):
+        c = self.c
+        a = np.ones(self.src.size, np.float32) if self.a is None else _f32(self.a)
+        idx = np.empty((self.n_rows, k), np.int64)
+        val = np.empty((self.n_rows, k), np.float32)
+        m = len(c.weight)
+        K.topk_groups(c.dst_index, c.src_index, _f32(c.weight), a, self.n_rows, k, idx, val, K.threads(m), work=m)
+        d, e, v = _flat(idx, val)
+        return d, c.src_index[e], v
+
+
+class Identity(Candidates):
+    """Neuron i of the source to neuron i (or ``dst_index[i]``) of the destination: one edge per source.
+
+    Drawn for a ``fraction`` of the source neurons only (the most active ones under the contribution rule,
+    else a seeded sample): a few lines show a skip path or a branch leaving the trunk as well as thousands
+    of parallel ones, which would bury the weighted edges.
+    """
+
+    def __init__(self, net, c, a_src, opts=None):
+        super().__init__(net, c, a_src)
+        fraction, seed = (opts or {}).get("identity", 1.0), (opts or {}).get("seed", 0)
+        self.n_rows, self.fan_in = self.src.size, 1
+        self.rows = None
+        if fraction < 1:
+            m = int(np.ceil(fraction * self.n_rows))
+            self.rows = _pick(self.n_rows, m, a_src, seed, c.src * 7919 + c.dst)
+            self.n_rows = m
+
+    def select(self, k, rows=None):
+        if self.rows is not None:
+            rows = self.rows if rows is None else self.rows[rows]
+        s = np.arange(self.n_rows) if rows is None else rows
+        d = s if self.c.dst_index is None else self.c.dst_index[s]
+        v = np.ones(len(s), np.float32) if self.a is None else _f32(self.a)[s]
+        nz = v != 0
+        return d[nz], s[nz], v[nz]
+
+
+def _geometry(c: Connection, src: tuple, dst: tuple):
+    """(kernel (C_out, C_in/g, KH, KW), geom int64 (7,)) of a 1-D/2-D conv or pool, or None if unsupported."""
+    p = c.params or {}
+    nd = len(src) - 1
+    if nd not in (1, 2) or len(dst) != len(src):
+        return None
+    spatial_in, spatial_out = src[1:], dst[1:]
+    if c.kind == "pool":
+        if "output_size" in p:  # adaptive pooling: exact only when the sizes divide
+            if any(i % o for i, o in zip(spatial_in, spatial_out)):
+                return None
+            stride = tuple(i // o for i, o in zip(spatial_in, spatial_out))
+            ks, pad = stride, (0,) * nd
+        else:
+            ks, stride, pad = (tuple(p.get(x, ())) for x in ("kernel_size", "stride", "padding"))
+            stride = stride or ks
+            pad = pad or (0,) * nd
+        w = np.ones((src[0], 1, *ks), np.float32)
+        dil, groups = (1,) * nd, src[0]
     else:
-        cols = np.argpartition(score, n_cols - k, axis=1)[:, n_cols - k :]
-    rows = np.broadcast_to(np.arange(n_rows)[:, None], cols.shape)
-    return rows.ravel(), cols.ravel()
+        w, groups = c.weight, int(p.get("groups", 1))
+        stride, dil = tuple(p.get("stride", (1,) * nd)), tuple(p.get("dilation", (1,) * nd))
+        pad = p.get("padding", (0,) * nd)
+        if pad == "valid":
+            pad = (0,) * nd
+        elif pad == "same":
+            pad = tuple(d * (kk - 1) // 2 for d, kk in zip(dil, w.shape[2:]))
+    if nd == 1:  # a 1-D conv is a 2-D one of height 1
+        w, stride, pad, dil = w[:, :, None, :], (1, *stride), (0, *pad), (1, *dil)
+    geom = np.array([*stride, *pad, *dil, groups], np.int64)
+    return _f32(w), geom
 
 
-def _groups_top_k(score: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores within each group (sparse connections, grouped by destination)."""
-    order = np.lexsort((-score, group))
-    g = group[order]
-    first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
-    rank = np.arange(len(g)) - np.repeat(first, np.diff(np.r_[first, len(g)]))
-    return order[rank < k]
+class Receptive(Candidates):
+    """Conv and pooling: a destination neuron's candidates are its receptive field (no expanded matrix)."""
+
+    receptive = True
+
+    def __init__(self, net, c, a_src, geometry):
+        super().__init__(net, c, a_src)
+        self.w, self.geom = geometry
+        self.fan_in = int(np.prod(self.w.shape[1:]))
+        as3 = lambda s: np.array(s if len(s) == 3 else (s[0], 1, s[1]), np.int64)  # noqa: E731
+        self.src_shape, self.dst_shape = as3(self.src.shape), as3(self.dst.shape)
+
+    def select(self, k, rows=None):
+        rows = np.arange(self.n_rows) if rows is None else rows
+        a = np.ones(self.src.size, np.float32) if self.a is None else _f32(self.a)
+        idx = np.empty((len(rows), k), np.int64)
+        val = np.empty((len(rows), k), np.float32)
+        K.topk_conv(self.w, a, self.src_shape, self.dst_shape, self.geom, rows.astype(np.int64), k, idx, val,
+                    work=len(rows) * self.fan_in)
+        return _flat(idx, val, rows)
 
 
-def _scores(c: Connection, a_src: np.ndarray | None) -> np.ndarray:
-    """Signed score of every candidate edge (dense: (dst, src) matrix; sparse: per edge)."""
-    if a_src is None:
-        return c.weight
-    if c.kind == "dense":
-        return c.weight * a_src[None, :]
-    return c.weight * a_src[c.src_index]
+def _receptive(net, c, a_src, opts=None):
+    g = _geometry(c, net.layers[c.src].shape, net.layers[c.dst].shape)
+    return None if g is None else Receptive(net, c, a_src, g)
 
 
-def _max_in_rows(c: Connection, net: Network) -> int:
-    if c.kind == "dense":
-        return c.weight.shape[1]
-    counts = np.bincount(c.dst_index, minlength=net.layers[c.dst].size)
-    return int(counts.max()) if counts.size else 0
+CANDIDATES = {"dense": Dense, "linear": Linear, "sparse": Sparse, "identity": Identity,
+              "conv": _receptive, "pool": _receptive}
+"""Connection kind -> maker of its :class:`Candidates`, called as ``make(net, c, a_src, opts)`` with
+``opts = {"identity": ..., "seed": ...}`` (None when this connection cannot be expanded)."""
+
+
+def _pick(n: int, m: int, key: np.ndarray | None, seed: int, salt: int) -> np.ndarray:
+    """``m`` of ``n`` rows, sorted: the ``m`` largest ``key`` if given, else a seeded random sample."""
+    if m >= n:
+        return np.arange(n)
+    if key is not None:
+        return np.sort(np.argpartition(-np.abs(np.nan_to_num(key)), m - 1)[:m])
+    return np.sort(np.random.default_rng([seed, salt]).choice(n, m, replace=False))
 
 
 def _shares(budget: int, n_dst: np.ndarray) -> np.ndarray:
     """Split ``budget`` edges between connections in proportion to their destination sizes, at least one
     each while the budget allows, never more than ``budget`` in all."""
-    shares = np.floor(budget * n_dst / n_dst.sum()).astype(np.int64)
+    shares = np.floor(budget * n_dst / max(1, n_dst.sum())).astype(np.int64)
     if budget >= len(n_dst):
         shares = np.maximum(shares, 1)
     while shares.sum() > budget:
         shares[np.argmax(shares)] -= 1
     return shares
+
+
+def _fair(budget: int, demand: list[int]) -> list[int]:
+    """Max-min fair split of ``budget``: connections that need little get all they need, the rest share
+    what is left equally (so a 16-neuron pooling layer keeps its edges next to a 10^5-neuron conv)."""
+    alloc = [0] * len(demand)
+    left = budget
+    for n_left, i in zip(range(len(demand), 0, -1), sorted(range(len(demand)), key=lambda j: demand[j])):
+        alloc[i] = min(demand[i], left // n_left)
+        left -= alloc[i]
+    return alloc
+
+
+def _largest_k(cands: list[Candidates], k: int, budget: int) -> int:
+    """The largest k' <= k with every row's top k' within ``budget`` (0 if even k' = 1 is too many)."""
+    lo, hi = 0, k
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(x.demand(mid) for x in cands) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _select_full(cands, k, budget, seed):
+    """Full connections within ``budget``: (parts, note)."""
+    if not cands:
+        return [], ""
+    k_eff = _largest_k(cands, k, budget)
+    if k_eff == k:
+        return [x.select(k) for x in cands], ""
+    if k_eff > 0:
+        note = f"edge budget {budget:,}: kept top {k_eff} (not {k}) incoming edges per neuron"
+        return [x.select(k_eff) for x in cands], note
+    parts = []
+    for x, share in zip(cands, _shares(budget, np.array([x.n_rows for x in cands]))):
+        if isinstance(x, Identity):
+            key = None if x.a is None or x.rows is None else x.a[x.rows]
+            key = x.a if x.rows is None else key
+            parts.append(x.select(1, _pick(x.n_rows, int(share), key, seed, x.c.src)))
+            continue
+        d, s, v = x.select(1)
+        if len(v) > share:
+            top = np.sort(np.argpartition(-np.abs(v), share - 1)[:share]) if share else np.empty(0, np.int64)
+            d, s, v = d[top], s[top], v[top]
+        parts.append((d, s, v))
+    return parts, f"edge budget {budget:,} < one edge per neuron: each layer keeps its strongest share"
+
+
+def _select_receptive(cands, k, budget, a_dst, neurons, seed):
+    """Receptive connections within ``budget``: (parts, note)."""
+    if not cands:
+        return [], ""
+    chosen = []
+    for x in cands:
+        if neurons is None:
+            chosen.append(None)
+        else:
+            lo, hi = x.dst.start, x.dst.stop
+            chosen.append(np.unique(neurons[(neurons >= lo) & (neurons < hi)] - lo))
+    rows = [x.n_rows if r is None else len(r) for x, r in zip(cands, chosen)]
+    want = sum(x.demand(k, r) for x, r in zip(cands, rows))
+    parts, n_sel = [], 0
+    demand = [x.demand(k, r) for x, r in zip(cands, rows)]
+    shares = _fair(budget, demand) if want > budget else [None] * len(cands)
+    for x, r, n, share in zip(cands, chosen, rows, shares):
+        kk = min(k, x.fan_in)
+        if share is not None and n * kk > share:
+            m = int(share) // kk
+            if m == 0:
+                m, kk = int(share > 0), int(share)
+            key = None if x.a is None or a_dst is None else a_dst[x.dst.neurons]
+            if r is None:
+                r = _pick(n, m, key, seed, x.c.dst)
+            else:
+                r = r[_pick(len(r), m, None if key is None else key[r], seed, x.c.dst)]
+        if kk == 0 or (r is not None and len(r) == 0):
+            parts.append((np.empty(0, np.int64),) * 2 + (np.empty(0, np.float32),))
+            continue
+        parts.append(x.select(kk, r))
+        n_sel += x.n_rows if r is None else len(r)
+    total = sum(x.n_rows for x in cands)
+    note = "" if n_sel == total else f"conv/pool edges: receptive fields of {n_sel:,} of {total:,} neurons"
+    return parts, note
 
 
 def select_edges(
@@ -94,54 +340,64 @@ def select_edges(
     budget: int = 2_000_000,
     activations: np.ndarray | None = None,
     rule: str = "weight",
+    *,
+    neurons: np.ndarray | None = None,
+    seed: int = 0,
+    identity: float = 0.02,
 ) -> EdgeSet:
-    """Top-k incoming edges per neuron by |score|, at most ``budget`` edges in all."""
+    """Top-k incoming edges per neuron by |score|, at most ``budget`` edges in all.
+
+    Parameters
+    ----------
+    k : edges kept per destination neuron (per connection), before the budget lowers it.
+    budget : the most edges returned, never exceeded.
+    activations : one frame, float (n_neurons,): needed by ``rule="contribution"``.
+    rule : ``"weight"`` (|w|) or ``"contribution"`` (|w * a_src| for this frame).
+    neurons : global indices of selected neurons: conv/pool edges are expanded for these only.
+    seed : seeds the random samples (conv/pool neurons, identity edges) under the weight rule.
+    identity : fraction of the source neurons of an identity connection (residual add, concatenation, norm)
+        drawn as edges, 0 to 1.
+    """
     if rule not in RULES:
         raise ValueError(f"unknown edge rule {rule!r}; choose one of {RULES}")
     if rule == "contribution" and activations is None:
         raise ValueError("rule 'contribution' needs one frame of activations")
-    conns = [c for c in net.connections if c.kind in EXPANDABLE]
-    if not conns or budget <= 0 or k <= 0:
+    if budget <= 0 or k <= 0:
         return EdgeSet.empty()
-    n_dst = np.array([net.layers[c.dst].size for c in conns])
-    row_max = np.array([_max_in_rows(c, net) for c in conns])
+    a = None if activations is None else np.asarray(activations)
+    sel = None if neurons is None else np.asarray(neurons, dtype=np.int64).ravel()
+    full, rec = [], []
+    opts = {"identity": float(identity), "seed": seed}
+    for c in net.connections:
+        make = CANDIDATES.get(c.kind)
+        if make is None or (c.kind == "identity" and identity <= 0):
+            continue
+        x = make(net, c, a[net.layers[c.src].neurons] if rule == "contribution" else None, opts)
+        if x is not None and x.n_rows:
+            (rec if x.receptive else full).append(x)
+    if not full and not rec:
+        return EdgeSet.empty()
+    if sel is None:
+        want_rec = sum(x.demand(k) for x in rec)
+    else:
+        want_rec = sum(x.demand(k, int(((sel >= x.dst.start) & (sel < x.dst.stop)).sum())) for x in rec)
+    want_full = sum(x.demand(k) for x in full)
+    b_full = budget
+    if rec and want_full + want_rec > budget:  # receptive connections get at least half of the budget
+        b_full = min(want_full, max(budget // 2, budget - want_rec))
+    parts_f, note_f = _select_full(full, k, b_full, seed)
+    used = sum(len(p[0]) for p in parts_f)
+    parts_r, note_r = _select_receptive(rec, k, budget - used, a if rule == "contribution" else None, sel, seed)
 
-    def total(kk: int) -> int:
-        return int((np.minimum(kk, row_max) * n_dst).sum())
-
-    k_eff, note, shares = k, "", None
-    if total(k) > budget:
-        k_eff = k
-        while k_eff > 0 and total(k_eff) > budget:
-            k_eff -= 1
-        if k_eff == 0:
-            k_eff = 1
-            shares = _shares(budget, n_dst)
-            note = f"edge budget {budget:,} < one edge per neuron: each layer keeps its strongest share"
-        else:
-            note = f"edge budget {budget:,}: kept top {k_eff} (not {k}) incoming edges per neuron"
-
-    parts = []
-    for ci, c in enumerate(conns):
-        a_src = None if activations is None else activations[net.layers[c.src].neurons]
-        s = _scores(c, a_src if rule == "contribution" else None)
-        if c.kind == "dense":
-            rows, cols = _rows_top_k(np.abs(s), k_eff)
-            w = s[rows, cols]
-        else:
-            keep = _groups_top_k(np.abs(s), c.dst_index, k_eff)
-            rows, cols, w = c.dst_index[keep], c.src_index[keep], s[keep]
-        nz = w != 0
-        rows, cols, w = rows[nz], cols[nz], w[nz]
-        if shares is not None and len(w) > shares[ci]:
-            top = np.argsort(np.abs(w), kind="stable")[len(w) - shares[ci] :]
-            rows, cols, w = rows[top], cols[top], w[top]
-        peak = np.abs(w).max() if len(w) else 1.0
-        parts.append((
-            (cols + net.layers[c.src].start).astype(np.int32),
-            (rows + net.layers[c.dst].start).astype(np.int32),
-            w.astype(np.float32),
-            (np.abs(w) / peak).astype(np.float32),
-        ))
-    src, dst, w, strength = (np.concatenate(p) for p in zip(*parts))
+    out = []
+    for x, (d, s, v) in zip(full + rec, parts_f + parts_r):
+        if len(v) == 0:
+            continue
+        peak = float(np.abs(v).max())
+        out.append(((s + x.src.start).astype(np.int32), (d + x.dst.start).astype(np.int32), v.astype(np.float32),
+                    (np.abs(v) / peak).astype(np.float32)))
+    note = "; ".join(n for n in (note_f, note_r) if n)
+    if not out:
+        return EdgeSet.empty(note)
+    src, dst, w, strength = (np.concatenate(p) for p in zip(*out))
     return EdgeSet(src, dst, w, strength, note)

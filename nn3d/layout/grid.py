@@ -14,11 +14,16 @@ from ..network import Network
 class Layout:
     """``positions``: float32 (n_neurons, 3). ``boxes``: float32 (n_layers, 2, 3), each layer's min and max
     corner, padded by half a pitch so that neurons drawn as spheres lie inside. ``pitch``: neuron spacing
-    in world units, which the renderer uses for the sphere size."""
+    in world units, which the renderer uses for the sphere size. ``levels``: int32 (n_layers,) depth of each
+    layer in the model's graph (0 for inputs), or None; layers of one level share a depth and sit side by
+    side. ``spacing``: float32 (n_layers,) neuron spacing of each layer (>= ``pitch``: small layers are
+    spread so that they stay visible next to big ones), or None when every layer uses ``pitch``."""
 
     positions: np.ndarray
     boxes: np.ndarray
     pitch: float = 1.0
+    levels: np.ndarray | None = None
+    spacing: np.ndarray | None = None
 
     @property
     def bounds(self) -> np.ndarray:
