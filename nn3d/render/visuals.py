@@ -103,7 +103,9 @@ class EdgesVisual(Visual):
         self.shared_program["u_neg_color"] = neg_color
         self._draw_mode = "lines"
         self.set_gl_state(depth_test=True, depth_mask=False, blend=True,
-                          blend_func=("src_alpha", "one_minus_src_alpha"), cull_face=False)
+                          # alpha composited "over" (not a * a), so that transparent screenshots stay right
+                          blend_func=("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha"),
+                          cull_face=False)
         self.set_edges(positions, weight)
 
     def set_edges(self, positions: np.ndarray, weight: np.ndarray) -> None:
@@ -111,7 +113,6 @@ class EdgesVisual(Visual):
         self._positions = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 3)
         self._pos_buffer.set_data(self._positions)
         self._weight_buffer.set_data(np.repeat(np.asarray(weight, np.float32), 2))
-        self.visible = len(self._positions) > 0
         self.update()
 
     def draw(self):

@@ -1,0 +1,301 @@
+"""``nn3d bench render``: whole frames and per-frame recolours, against a naive VisPy scene on the same content.
+
+Content per size ``n``: :func:`nn3d.synthetic.random_network` with ``n`` neurons in 8 layers and ``n`` random
+edges, laid out by :func:`nn3d.layout.grid_layout`, *all* edges drawn, one frame of standard-normal
+activations; the camera is the scene's home view, the frame 1280x720 offscreen.
+
+- ``frame``: one draw of the whole scene into an offscreen framebuffer, to completion (``glFinish``).
+  Ours: :class:`~nn3d.render.scene.NetworkScene` (one point-sprite neuron visual with a byte per neuron, one
+  line visual). Baseline: the naive VisPy scene, one ``Markers`` (face colours per neuron, sized in scene
+  units like ours, no outline) and one ``Line`` (``connect="segments"``, a colour per vertex), same camera.
+  Median and 95th percentile over the repeats; ``neurons_per_s`` and ``edges_per_s`` are ``n`` over the
+  median. ``frame_neurons``: the same with the edges hidden in both (sprites against Markers alone).
+- ``recolour``: a new frame of activations reaching the GPU, to completion. Ours: the level kernel
+  (:func:`nn3d.kernels.levels`, the fastest available) plus :meth:`NetworkScene.set_levels` (one byte per
+  neuron, one texture upload). Baseline: the same kernel's RGBA colours (:func:`nn3d.kernels.rgba`) as float
+  plus ``Markers.set_data(pos, face_color=...)``, which re-packs and re-uploads the whole vertex buffer.
+  ``kernel_ms`` and ``upload_ms`` time our two parts alone.
+
+Records follow the other benchmarks (``name``, ``n``, ``ms``, ``baseline``, ``baseline_ms``, ``speedup``) plus
+``p95_ms``, ``baseline_p95_ms``, ``neurons``, ``edges``, ``repeats`` (fewer at the largest sizes: llvmpipe
+renders on the CPU, and one naive frame of 10^7 neurons takes seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from . import machine, print_table, write_json
+
+SIZES = [10**4, 10**5, 10**6, 10**7]
+FRAME_SIZE = (1280, 720)
+COLUMNS = ["name", "n", "ms", "p95_ms", "baseline", "baseline_ms", "baseline_p95_ms", "speedup", "repeats"]
+POS_COLOR, NEG_COLOR, EDGE_ALPHA = (1.0, 0.72, 0.35), (0.35, 0.62, 1.0), 0.6  # as nn3d.render.visuals.Edges
+
+
+def content(n: int, seed: int = 0):
+    """(net, layout, edges, values): ``n`` neurons, ``n`` edges (all kept), one frame of activations."""
+    from ..layout import EdgeSet, grid_layout
+    from ..synthetic import random_network
+
+    net = random_network(n, n, n_layers=8, seed=seed)
+    src, dst, weight, strength = [], [], [], []
+    for c in net.connections:
+        src.append(net.layers[c.src].start + c.src_index)
+        dst.append(net.layers[c.dst].start + c.dst_index)
+        weight.append(c.weight)
+        strength.append(np.abs(c.weight) / max(float(np.abs(c.weight).max(initial=0)), 1e-30))
+    edges = EdgeSet(*(np.concatenate(a).astype(t) for a, t in
+                      zip((src, dst, weight, strength), (np.int32, np.int32, np.float32, np.float32))))
+    values = np.random.default_rng(seed + 1).standard_normal(net.n_neurons, dtype=np.float32)
+    return net, grid_layout(net), edges, values
+
+
+class Offscreen:
+    """Draws a canvas's scene into one offscreen framebuffer of ``FRAME_SIZE``, to completion."""
+
+    def __init__(self, canvas):
+        from vispy import gloo
+
+        self.canvas = canvas
+        w, h = canvas.size
+        canvas.set_current()
+        self.fbo = gloo.FrameBuffer(color=gloo.RenderBuffer((h, w)), depth=gloo.RenderBuffer((h, w)))
+
+    def finish(self) -> None:
+        from vispy.gloo import gl
+
+        self.canvas.context.flush_commands()
+        gl.glFinish()
+
+    def draw(self) -> None:
+        self.canvas.set_current()
+        self.canvas.push_fbo(self.fbo, (0, 0), self.canvas.size)
+        try:
+            self.canvas._draw_scene()  # what canvas.render() draws, without allocating and reading back
+            self.finish()
+        finally:
+            self.canvas.pop_fbo()
+
+    def image(self) -> np.ndarray:
+        self.canvas.set_current()
+        self.canvas.push_fbo(self.fbo, (0, 0), self.canvas.size)
+        try:
+            return self.fbo.read()
+        finally:
+            self.canvas.pop_fbo()
+
+
+def ours(net, layout, edges, values):
+    from ..render.scene import NetworkScene
+
+    scene = NetworkScene(net, layout, edges, size=FRAME_SIZE)
+    scene.set_frame(values)
+    return scene
+
+
+def naive(scene, edges, values):
+    """The naive VisPy scene with the same content and camera as ``scene``: one Markers, one Line."""
+    from vispy import scene as vscene
+
+    from ..kernels import rgba
+    from ..render import cameras
+
+    canvas = vscene.SceneCanvas(size=FRAME_SIZE, show=False, bgcolor=scene.canvas.bgcolor)
+    view = canvas.central_widget.add_view()
+    view.camera = vscene.TurntableCamera(up="+z")
+    colors = rgba(values, scene.lut, scene.net.starts).astype(np.float32) / 255
+    radius = float(scene.neurons.shared_program["u_radius"])
+    markers = vscene.visuals.Markers(parent=view.scene, scaling="scene", spherical=True)
+    markers.set_data(scene.layout.positions, size=2 * radius, edge_width=0, face_color=colors)
+    ends = scene.edges._positions
+    signed = np.repeat(np.copysign(edges.strength, edges.weight), 2)  # as NetworkScene gives its edge visual
+    edge_colors = np.empty((len(ends), 4), np.float32)
+    edge_colors[:, :3] = np.where(signed[:, None] >= 0, POS_COLOR, NEG_COLOR)
+    edge_colors[:, 3] = EDGE_ALPHA * np.abs(signed)
+    line = vscene.visuals.Line(pos=ends, color=edge_colors, connect="segments", method="gl", parent=view.scene)
+    line.set_gl_state("translucent", depth_test=True, depth_mask=False)
+    markers.order, line.order = 0, 1
+    cameras.apply(view, scene.camera_state)
+    return canvas, markers, line
+
+
+def _times(fn, repeats: int, warmup: int = 1) -> np.ndarray:
+    for _ in range(warmup):
+        fn()
+    out = np.empty(repeats)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - t0
+    return out * 1e3
+
+
+def _repeats(n: int, quick: bool) -> int:
+    if quick:
+        return 3
+    return 30 if n <= 10**4 else 15 if n <= 10**5 else 5 if n <= 10**6 else 3
+
+
+def measure(n: int, quick: bool = False) -> list[dict]:
+    """The frame and recolour records for one size."""
+    from ..kernels import levels, rgba
+
+    net, layout, edges, values = content(n)
+    scene = ours(net, layout, edges, values)
+    canvas, markers, line = naive(scene, edges, values)
+    repeats = _repeats(n, quick)
+    try:
+        mine, theirs = Offscreen(scene.canvas), Offscreen(canvas)
+        t_ours = _times(mine.draw, repeats)
+        t_base = _times(theirs.draw, repeats)
+        scene.edges.visible = line.visible = False  # neurons alone: point sprites against Markers
+        n_ours = _times(mine.draw, repeats)
+        n_base = _times(theirs.draw, repeats)
+        frames = [values, values[::-1].copy()]  # alternate two frames: every recolour really changes colours
+        k = [0]
+
+        def recolour_ours():
+            k[0] ^= 1
+            scene.set_levels(levels(frames[k[0]], net.starts))
+            mine.finish()
+
+        def recolour_naive():
+            k[0] ^= 1
+            face = rgba(frames[k[0]], scene.lut, net.starts).astype(np.float32) / 255
+            markers.set_data(layout.positions, size=2 * float(scene.neurons.shared_program["u_radius"]),
+                             edge_width=0, face_color=face)
+            theirs.finish()
+
+        scene.canvas.set_current()
+        recolours = repeats if quick or n > 10**6 else 30  # cheap next to a frame: more repeats, steadier medians
+        r_ours = _times(recolour_ours, recolours)
+        canvas.set_current()
+        r_base = _times(recolour_naive, recolours)
+        scene.canvas.set_current()
+        kernel_ms = float(np.median(_times(lambda: levels(frames[0], net.starts), recolours)))
+        lv = levels(frames[1], net.starts)
+        upload_ms = float(np.median(_times(lambda: (scene.set_levels(lv), mine.finish()), recolours)))
+    finally:
+        canvas.close()
+        scene.close()
+    common = {"n": n, "neurons": net.n_neurons, "edges": len(edges), "repeats": repeats}
+
+    def record(name, mine_ms, base_ms, baseline, **extra):
+        ms, bms = float(np.median(mine_ms)), float(np.median(base_ms))
+        return {"name": name, **common, "ms": ms, "p95_ms": float(np.percentile(mine_ms, 95)), "baseline": baseline,
+                "baseline_ms": bms, "baseline_p95_ms": float(np.percentile(base_ms, 95)), "speedup": bms / ms,
+                **{k: v(ms) for k, v in extra.items()}}
+
+    per_s = lambda count: lambda ms: count / ms * 1e3  # noqa: E731
+    return [
+        record("frame", t_ours, t_base, "vispy Markers + Line", neurons_per_s=per_s(net.n_neurons),
+               edges_per_s=per_s(len(edges))),
+        record("frame_neurons", n_ours, n_base, "vispy Markers", neurons_per_s=per_s(net.n_neurons)),
+        {**record("recolour", r_ours, r_base, "Markers.set_data(face_color)", neurons_per_s=per_s(net.n_neurons)),
+         "repeats": recolours, "kernel_ms": kernel_ms, "upload_ms": upload_ms},
+    ]
+
+
+def _n(n: int) -> str:
+    e = round(np.log10(n))
+    return f"10^{e}" if 10**e == n else f"{n:,}"
+
+
+def _ms(v: float) -> str:
+    return f"{v:.3g}" if v < 1000 else f"{v:,.0f}"
+
+
+def markdown(records: list[dict], plot_path: str | None = None, info: dict | None = None) -> str:
+    """The records as a Markdown section: the machine (``info``, default this one now), the date, one table,
+    the split of our recolour time, the plot."""
+    info = info or machine()
+    lines = [
+        "## Render benchmark", "",
+        f"{info['date']}; {info['cpu']}, {info['cores']} cores; OpenGL: Mesa llvmpipe (software) through EGL; "
+        f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]} offscreen. Scenes: `n` neurons in 8 layers and `n` random edges, all "
+        "drawn. Median and 95th percentile (ms) over `repeats`; baselines measured in the same run on the same "
+        "content. `python benchmarks/render.py` (or `nn3d bench render`).", "",
+        "| measure | n | ours ms | p95 | baseline | baseline ms | p95 | speedup | neurons/s | edges/s |",
+        "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|",
+    ]
+    for r in records:
+        eps = f"{r['edges_per_s']:.3g}" if "edges_per_s" in r else ""
+        lines.append(f"| {r['name']} | {_n(r['n'])} | {_ms(r['ms'])} | {_ms(r['p95_ms'])} | {r['baseline']} | "
+                     f"{_ms(r['baseline_ms'])} | {_ms(r['baseline_p95_ms'])} | {r['speedup']:.3g}x | "
+                     f"{r['neurons_per_s']:.3g} | {eps} |")
+    split = [r for r in records if "kernel_ms" in r]
+    if split:
+        lines += ["", "Our recolour, split: " + "; ".join(
+            f"{_n(r['n'])}: kernel {r['kernel_ms']:.3g} ms + upload {r['upload_ms']:.3g} ms" for r in split) + "."]
+    if plot_path:
+        lines += ["", f"![frame time against size]({plot_path})"]
+    return "\n".join(lines) + "\n"
+
+
+def run(sizes: list[int] | None = None, json_path: str | None = None, plot_path: str | None = None,
+        quick: bool = False, markdown_path: str | None = None) -> list[dict]:
+    """Measure every size (default :data:`SIZES`); print the table, write JSON, the plot and a Markdown table
+    when asked."""
+    from ..render.backend import ensure_backend
+
+    ensure_backend()
+    records = []
+    for n in sizes or SIZES:
+        records += measure(int(n), quick=quick)
+        print_table(records[-3:], COLUMNS)
+    print_table(records, COLUMNS, title=f"render benchmark, {FRAME_SIZE[0]}x{FRAME_SIZE[1]} offscreen")
+    if json_path:
+        write_json(json_path, records, frame_size=list(FRAME_SIZE))
+    if plot_path:
+        plot(records, plot_path)
+    if markdown_path:
+        with open(markdown_path, "w") as f:
+            f.write(markdown(records, plot_path and os.path.relpath(plot_path, os.path.dirname(markdown_path) or ".")))
+    return records
+
+
+def plot(records: list[dict], path: str) -> None:
+    """Frame time against size, ours and the naive VisPy scene, log-log (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for name, what, color in (("frame", "whole frame", "C0"), ("frame_neurons", "neurons only", "C2")):
+        rows = [r for r in records if r["name"] == name]
+        if not rows:
+            continue
+        n = [r["n"] for r in rows]
+        ax.loglog(n, [r["ms"] for r in rows], "o-", color=color, label=f"nn3d, {what}")
+        ax.loglog(n, [r["baseline_ms"] for r in rows], "s--", color=color, alpha=0.6,
+                  label=f"naive VisPy ({rows[0]['baseline'].removeprefix('vispy ')}), {what}")
+    ax.set_xlabel("neurons (= edges) in the scene")
+    ax.set_ylabel("frame time, median (ms)")
+    info = machine()
+    ax.set_title(f"1280x720 offscreen, Mesa llvmpipe, {info['cores']} cores", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _size(text: str) -> int:
+    return int(float(text))
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(prog="nn3d bench render", description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=_size, nargs="+", default=SIZES, help="neurons (= edges) per scene")
+    p.add_argument("--json", dest="json_path", help="write the records here")
+    p.add_argument("--plot", dest="plot_path", help="write the frame-time plot (PNG) here")
+    p.add_argument("--markdown", dest="markdown_path", help="write the table as Markdown here")
+    p.add_argument("--quick", action="store_true", help="3 repeats per size (a smoke run)")
+    args = p.parse_args(argv)
+    return run(args.sizes, args.json_path, args.plot_path, args.quick, args.markdown_path)

@@ -1,0 +1,87 @@
+"""Camera paths: one CameraState per video frame (orbit, fly-through along the depth axis, keyframes)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..camera import CameraState
+from ..camera import load as load_cameras
+from .files import CaptureError
+
+PATHS = ("orbit", "through")
+
+
+def _smoothstep(t: float) -> float:
+    return t * t * (3 - 2 * t)
+
+
+def orbit_path(home: CameraState, frames: int, turns: float = 1.0) -> list[CameraState]:
+    """``turns`` full turns of azimuth around ``home.center``; the frame after the last would be the first."""
+    return [home.replace(azimuth=home.azimuth + 360.0 * turns * i / frames) for i in range(frames)]
+
+
+def through_path(layout, frames: int, fov: float = 60.0) -> list[CameraState]:
+    """The eye flies along +x from before the first layer to just past the last, looking ahead (+x)."""
+    lo, hi = (np.asarray(b, np.float64) for b in layout.bounds)
+    first = layout.boxes[0]
+    half_extent = 0.5 * float(max(first[1, 1] - first[0, 1], first[1, 2] - first[0, 2]))
+    start = float(first[0, 0]) - 1.1 * half_extent / math.tan(math.radians(fov / 2)) - layout.pitch
+    stop = float(layout.boxes[-1, 1, 0]) + 0.5 * layout.pitch  # just past the last plane: one empty frame
+    y = 0.5 * (lo[1] + hi[1]) + 0.25 * layout.pitch
+    z = 0.5 * (lo[2] + hi[2]) + 0.25 * layout.pitch
+    ahead = max(layout.pitch, 0.05 * (stop - start))  # how far in front the turntable's centre sits
+    out = []
+    for i in range(frames):
+        x = start + (stop - start) * _smoothstep(i / (frames - 1) if frames > 1 else 0.0)
+        out.append(CameraState.looking((x, y, z), (x + ahead, y, z), fov=fov))
+    return out
+
+
+def _key_params(keys: list[CameraState]) -> np.ndarray:
+    rows, az = [], keys[0].azimuth
+    for i, k in enumerate(keys):
+        if i:
+            az += (k.azimuth - keys[i - 1].azimuth + 180.0) % 360.0 - 180.0  # the short way round
+        rows.append([*k.center, az, k.elevation, math.log(k.distance), k.fov, k.roll])
+    return np.array(rows, np.float64)
+
+
+def keyframe_path(keys: list[CameraState], frames: int) -> list[CameraState]:
+    """A uniform Catmull-Rom spline through every key: key i at video time i / (n_keys - 1)."""
+    if len(keys) == 1:
+        return [keys[0]] * frames
+    p = _key_params(keys)
+    p = np.vstack([2 * p[0] - p[1], p, 2 * p[-1] - p[-2]])  # reflected end points: the ends get tangents
+    n = len(keys)
+    out = []
+    for i in range(frames):
+        u = (i / (frames - 1) if frames > 1 else 0.0) * (n - 1)
+        seg = min(int(u), n - 2)
+        s = u - seg
+        p0, p1, p2, p3 = p[seg : seg + 4]
+        q = 0.5 * (2 * p1 + (p2 - p0) * s + (2 * p0 - 5 * p1 + 4 * p2 - p3) * s**2 + (3 * p1 - p0 - 3 * p2 + p3) * s**3)
+        out.append(CameraState(tuple(q[:3]), float(q[3]), float(np.clip(q[4], -90, 90)), float(math.exp(q[5])),
+                               float(np.clip(q[6], 0, 179)), float(q[7])))
+    return out
+
+
+def parse_path(path) -> str | list[CameraState]:
+    """``"orbit"``, ``"through"``, or the keyframes read from a JSON file (errors are one line)."""
+    text = str(path)
+    if text in PATHS:
+        return text
+    if text.lower().endswith(".json"):
+        return load_cameras(text)  # CameraFileError is a ValueError with a one-line message
+    raise CaptureError(f"unknown camera path {text!r}; use orbit, through, or a keyframe file keys.json")
+
+
+def camera_path(path, scene, frames: int) -> list[CameraState]:
+    """One camera state per video frame: ``path`` is "orbit", "through", a keyframe file or a list of states."""
+    kind = parse_path(path) if not isinstance(path, list) else path
+    if kind == "orbit":
+        return orbit_path(scene.home_camera(), frames)
+    if kind == "through":
+        return through_path(scene.layout, frames)
+    return keyframe_path(kind, frames)

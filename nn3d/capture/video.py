@@ -1,0 +1,218 @@
+"""Animations (forward pass, sample playback, training replay), the progress bar, and :func:`record`."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..activations import Activations
+from ..camera import CameraState
+from ..kernels import NAN_LEVEL
+from ..kernels import levels as compute_levels
+from ..network import Network
+from .files import VIDEO_SUFFIXES, CaptureError, check_out, finish, reserve_temp
+from .paths import camera_path, parse_path
+from .tiles import render_tiled
+
+ANIMATIONS = ("forward", "samples", "training")
+NOT_REACHED = NAN_LEVEL  # level of a layer the forward pass has not reached yet: the "no value" grey
+
+
+class ForwardPass:
+    """Layers light up in order over the video: input first, every layer by the last frame."""
+
+    def __init__(self, scene, values: np.ndarray, frames: int):
+        self.scene, self.frames = scene, frames
+        self.levels = compute_levels(values, scene.net.starts, scene.normalisation)
+        self.reached = 0  # layers currently shown with their levels
+
+    def __call__(self, i: int) -> None:
+        net = self.scene.net
+        n_layers = len(net.layers)
+        reached = 1 + (round(i * (n_layers - 1) / (self.frames - 1)) if self.frames > 1 else n_layers - 1)
+        if self.reached == 0:
+            shown = np.full(net.n_neurons, NOT_REACHED, np.uint8)
+            stop = net.layers[reached - 1].stop
+            shown[:stop] = self.levels[:stop]
+            self.scene.set_levels(shown)
+        elif reached != self.reached:
+            a, b = sorted((self.reached, reached))
+            lo, hi = net.layers[a].start, net.layers[b - 1].stop  # only these layers change
+            part = self.levels[lo:hi] if reached > self.reached else np.full(hi - lo, NOT_REACHED, np.uint8)
+            self.scene.set_levels(part, lo)
+        self.reached = reached
+        self.scene.set_title(f"forward pass: {net.layers[reached - 1].name} ({reached}/{n_layers})")
+
+
+class Playback:
+    """Activation frames played in order, each held for an equal share of the video (samples or training).
+
+    With an Explorer, frames go through its ``show_frame`` (edges re-ranked per frame, as in the window)."""
+
+    def __init__(self, holder, activations: Activations, frames: int, training: bool = False):
+        self.holder, self.scene = holder, getattr(holder, "scene", holder)
+        self.acts, self.frames, self.training = activations, frames, training
+        self.current = -1
+
+    def title(self, j: int) -> str:
+        n, meta = self.acts.n_frames, self.acts.meta
+        if self.training:
+            step = int(meta["step"][j]) if "step" in meta else j
+            loss = f", loss {float(meta['loss'][j]):.4g}" if "loss" in meta else ""
+            return f"training: step {step}{loss} ({j + 1}/{n})"
+        label = self.acts.labels[j] if j < len(self.acts.labels) and self.acts.labels[j] else f"sample {j + 1}"
+        return f"{label} ({j + 1}/{n})"
+
+    def __call__(self, i: int) -> None:
+        j = min(self.acts.n_frames - 1, i * self.acts.n_frames // self.frames)
+        if j != self.current:
+            if hasattr(self.holder, "show_frame"):
+                self.holder.show_frame(j)
+            else:
+                self.scene.set_frame(np.asarray(self.acts.frame(j), np.float32))
+            self.scene.set_title(self.title(j))
+            self.current = j
+
+
+def animation(kind: str | None, holder, activations: Activations | None, frames: int, frame: int = 0):
+    """A callable ``(video_frame) -> None`` that updates ``holder`` (an Explorer or a NetworkScene), or None
+    for a still network."""
+    if kind is None:
+        return None
+    scene = getattr(holder, "scene", holder)
+    if kind == "forward":
+        values = np.zeros(scene.net.n_neurons, np.float32) if activations is None else activations.frame(frame)
+        return ForwardPass(scene, np.asarray(values, np.float32), frames)
+    return Playback(holder, activations, frames, training=kind == "training")
+
+
+class Progress:
+    """A one-line progress bar with the time left, on stderr: redrawn in place on a terminal, every 10% else."""
+
+    def __init__(self, total: int, label: str = "", stream=None, enabled: bool = True, width: int = 28):
+        self.total, self.label, self.width, self.enabled = total, label, width, enabled
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.done, self.t0, self.last_tenth = 0, time.perf_counter(), -1
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        fill = round(self.width * self.done / self.total)
+        eta = "--:--" if math.isnan(left) else f"{int(left // 60):02d}:{int(left % 60):02d}"
+        return (f"{self.label} [{'#' * fill}{'.' * (self.width - fill)}] {self.done}/{self.total} "
+                f"{rate:.1f} frames/s, {eta} left")
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        if self.tty:
+            self.stream.write("\r" + self.line())
+            self.stream.flush()
+        elif self.done * 10 // self.total > self.last_tenth:
+            self.last_tenth = self.done * 10 // self.total
+            print(self.line(), file=self.stream)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class _VideoWriter:
+    def __init__(self, path: Path, fps: float):
+        self.gif = path.suffix.lower() == ".gif"
+        if self.gif:
+            import imageio.v3 as iio
+
+            self.file = iio.imopen(path, "w", plugin="pillow", extension=".gif")
+            self.duration = 1000.0 / fps
+        else:
+            import imageio.v2 as iio2
+
+            self.file = iio2.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                        pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error")
+
+    def append(self, rgb: np.ndarray) -> None:
+        if self.gif:
+            self.file.write(rgb, duration=self.duration, loop=0)
+        else:
+            self.file.append_data(rgb)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def check_record_args(out, path, frames, fps, animate, activations, size) -> str | list[CameraState]:
+    """Validate :func:`record`'s input before anything is rendered; returns the parsed camera path."""
+    out = Path(out)
+    check_out(out, VIDEO_SUFFIXES, "video")
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 1:
+        raise CaptureError(f"frames must be a whole number >= 1, got {frames!r}")
+    if isinstance(fps, bool) or not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
+        raise CaptureError(f"fps must be a positive number, got {fps!r}")
+    width, height = (int(v) for v in size)
+    if width < 2 or height < 2:
+        raise CaptureError(f"video size must be at least 2x2, got {width}x{height}")
+    if out.suffix.lower() == ".mp4":
+        if width % 2 or height % 2:
+            raise CaptureError(f"MP4 needs an even width and height, got {width}x{height}")
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise CaptureError("writing MP4 needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
+    if animate is not None and animate not in ANIMATIONS:
+        raise CaptureError(f"unknown animation {animate!r}; use one of {', '.join(ANIMATIONS)}")
+    if animate in ("samples", "training") and activations is None:
+        raise CaptureError(f"--animate {animate} needs activations (a model with inputs, or a training recording)")
+    return parse_path(path) if not isinstance(path, list) else path
+
+
+def record(net: Network, activations: Activations | None, out, path="orbit", frames: int = 120, fps: float = 30,
+           animate: str | None = None, size=(1280, 720), progress: bool = True, **scene_options) -> Path:
+    """Render a video of ``net`` along a camera ``path`` to ``out`` (.mp4 or .gif); returns the path written.
+
+    ``path``: "orbit", "through", a keyframe JSON file (saved camera states) or a list of CameraStates.
+    ``animate``: None (still activations of ``scene_options["frame"]``), "forward", "samples" or "training".
+    ``scene_options`` go to :func:`nn3d.render.explorer.build_scene` (frame, colormap, k, budget, title, ...).
+    Bad input raises :class:`CaptureError` (or :class:`~nn3d.camera.CameraFileError`), both ValueErrors with a
+    one-line message, before anything is rendered; nothing is left behind on failure.
+    """
+    from ..render.explorer import build_scene
+
+    out = Path(out)
+    kind = check_record_args(out, path, frames, fps, animate, activations, size)
+    tmp = reserve_temp(out)
+    try:
+        explorer = build_scene(net, activations, size=tuple(size), **scene_options)
+        scene = explorer.scene
+        try:
+            cameras = camera_path(kind, scene, frames)
+            animate_frame = animation(animate, explorer, activations, frames, scene_options.get("frame", 0))
+            bar = Progress(frames, f"recording {out.name}", enabled=progress)
+            writer = _VideoWriter(tmp, fps)
+            try:
+                for i in range(frames):
+                    if animate_frame is not None:
+                        animate_frame(i)
+                    scene.set_camera(cameras[i])
+                    image = render_tiled(scene, size)
+                    writer.append(np.ascontiguousarray(image[..., :3]))
+                    bar.update()
+            finally:
+                writer.close()
+                bar.close()
+        finally:
+            explorer.close()
+        finish(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
