@@ -8,11 +8,13 @@ import sys
 import time
 
 from .camera import CameraFileError
+from .capture.files import CaptureError
 from .network import NetworkError
 from .render.backend import BackendError
 from .spec import FORMS, ModelSpecError, resolve
 
-USER_ERRORS = (ModelSpecError, NetworkError, BackendError, CameraFileError, OSError)
+USER_ERRORS = (ModelSpecError, NetworkError, BackendError, CameraFileError, CaptureError, OSError)
+BENCHMARKS = ("kernels", "layout", "render")
 
 
 def size(text: str) -> tuple[int, int]:
@@ -35,6 +37,9 @@ def _scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edges", dest="rule", choices=("contribution", "weight"), default="contribution",
                    help="rank edges by |w*a| for this frame (default) or by |w|")
     p.add_argument("--camera", help="camera JSON file to start from (as saved by the explorer's P key)")
+    p.add_argument("--spacing", type=float, default=1.0, help="scale the gaps between layers (default 1)")
+    p.add_argument("--conv", choices=("tile", "stack"), default="tile",
+                   help="conv feature maps tiled in a plane (default) or stacked in depth")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,11 +66,32 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--size", type=size, default=(1280, 800), help="window size WxH (default 1280x800)")
     v.add_argument("--close-after", type=float, metavar="SECONDS", help="close the window by itself (scripts)")
     _scene_options(v)
+    v.add_argument("--panels", action=argparse.BooleanOptionalAction, default=None,
+                   help="analysis panels beside the 3D view (default: on for a .nn3d training recording)")
+
+    r = sub.add_parser("record", help="render a video (MP4 or GIF) of MODEL along a camera path, headless")
+    r.add_argument("model", help=f"MODEL: {FORMS}, or a .nn3d training recording")
+    r.add_argument("-o", "--out", required=True, help="video file to write (.mp4, .gif)")
+    r.add_argument("--path", default="orbit", help="camera path: orbit, through, or a keyframes JSON file")
+    r.add_argument("--frames", type=int, default=120, help="number of frames (default 120)")
+    r.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
+    r.add_argument("--animate", choices=("forward", "samples", "training"),
+                   help="what changes over the video besides the camera (default: nothing)")
+    r.add_argument("--size", type=size, default=(1280, 720), help="video size WxH (default 1280x720)")
+    _scene_options(r)
+
+    b = sub.add_parser("bench", help="benchmarks: kernels, layout or render (each prints ratios to a baseline)")
+    b.add_argument("suite", choices=BENCHMARKS, help="which benchmark; `nn3d bench SUITE --help` for its options")
+    b.add_argument("options", nargs=argparse.REMAINDER, help="the suite's own options")
+
+    from .analysis import cli as plot
+
+    plot.add_parser(sub)
     return p
 
 
 def _options(args) -> dict:
-    keys = ("frame", "colormap", "normalisation", "k", "budget", "rule", "camera")
+    keys = ("frame", "colormap", "normalisation", "k", "budget", "rule", "camera", "spacing", "conv")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -78,11 +104,25 @@ def main(argv: list[str] | None = None) -> int:
             from .demo import run
 
             return run(args.out, args.size, args.sample, args.epochs, args.hud)
+        if args.command == "plot":
+            from .analysis import cli as plot
+
+            return plot.run(args)
+        if args.command == "bench":
+            import importlib
+
+            importlib.import_module(f"nn3d.bench.{args.suite}").main(args.options)
+            return 0
         t0 = time.perf_counter()
         net, acts = resolve(args.model)
         t1 = time.perf_counter()
         print(f"{net.name}: {len(net.layers)} layers, {net.n_neurons:,} neurons ({t1 - t0:.2f} s)")
-        if args.command == "shot":
+        if args.command == "record":
+            from .capture import record
+
+            record(net, acts, args.out, path=args.path, frames=args.frames, fps=args.fps, animate=args.animate,
+                   size=args.size, title=net.name, **_options(args))
+        elif args.command == "shot":
             from .render.explorer import screenshot
 
             screenshot(net, args.out, acts, size=args.size, title=net.name, hud=args.hud, select=args.select,
@@ -94,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
             if not has_display():
                 raise BackendError("no display for a window (DISPLAY is not set); use `nn3d shot MODEL -o x.png`")
-            explore(net, acts, size=args.size, title=net.name, close_after=args.close_after, **_options(args))
+            recording = args.model if args.model.lower().endswith(".nn3d") else None
+            panels = recording is not None if args.panels is None else args.panels
+            explore(net, acts, size=args.size, title=net.name, close_after=args.close_after, panels=panels,
+                    recording=recording, **_options(args))
         return 0
     except USER_ERRORS as e:
         print(f"nn3d: error: {e}", file=sys.stderr)

@@ -44,9 +44,8 @@ def _synthetic(rest: str) -> tuple[Network, Activations]:
     return net, synthetic.random_activations(net)
 
 
-def _factory(path: Path, func: str) -> tuple[Network, Activations]:
-    from .ingest import from_torch
-
+def load_factory(path: Path, func: str):
+    """Import the user's ``path`` and call ``func()``: returns its ``(model, example_inputs)``."""
     spec = importlib.util.spec_from_file_location(f"nn3d_user_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -62,6 +61,13 @@ def _factory(path: Path, func: str) -> tuple[Network, Activations]:
         model, inputs = result
     except Exception as e:
         raise ModelSpecError(f"{path}:{func}() raised {type(e).__name__}: {e}") from e
+    return model, inputs
+
+
+def _factory(path: Path, func: str) -> tuple[Network, Activations]:
+    from .ingest import from_torch
+
+    model, inputs = load_factory(path, func)
     return from_torch(model, inputs, name=f"{path.stem}:{func}")
 
 

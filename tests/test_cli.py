@@ -92,3 +92,13 @@ def test_no_working_backend_names_what_to_install(tmp_path):
     err = r.stderr.strip()
     assert "\n" not in err and "no OpenGL backend works: tried nosuchgl" in err and "apt-get install" in err
     assert "Traceback" not in r.stderr
+
+
+def test_plot_panel_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "w.png"
+    assert main(["plot", "synthetic:mlp:12,8,3", "--panel", "weights", "--layer", "dense1", "-o", str(out),
+                 "--size", "300x200"]) == 0
+    assert iio.imread(out).shape[:2] == (200, 300)
+    assert main(["plot", "synthetic:mlp:12,8,3", "--panel", "weights", "--layer", "nope", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nn3d: error:") and "nope" in err and "\n" not in err

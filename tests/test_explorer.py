@@ -11,7 +11,7 @@ from vispy.util import keys
 
 from nn3d import synthetic
 from nn3d.activations import Activations
-from nn3d.kernels import levels
+from nn3d.kernels import NAN_LEVEL, levels
 from nn3d.render.explorer import Explorer
 
 BG = np.array([11, 13, 18])
@@ -157,12 +157,12 @@ def test_playback_steps_frames_and_recolours(explorer):
     assert explorer.frame == 2
     press(explorer, "+", "+")
     assert explorer.speed == 2
-    # forward-pass mode: layers light up in order; later layers sit at the colormap's low end
+    # forward-pass mode: layers light up in order; layers not reached yet are "no value" grey
     press(explorer, "M", "m")
     assert explorer.forward_pass and explorer.forward_step == 0
     img = explorer.render()
     last = net.layers[-1].neurons
-    assert np.abs(img[xy[last, 1], xy[last, 0], :3].astype(int) - lut[0, :3]).max() <= 4
+    assert np.abs(img[xy[last, 1], xy[last, 0], :3].astype(int) - lut[NAN_LEVEL, :3]).max() <= 4
     explorer.advance(2)
     assert explorer.forward_step == 2 and colour_matches(2)
     explorer.advance(1)

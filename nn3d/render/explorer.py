@@ -16,7 +16,8 @@ from .. import camera as camera_file
 from ..activations import Activations
 from ..camera import CameraState
 from ..inspect import NeuronInfo, neuron_info
-from ..layout import grid_layout, select_edges
+from ..kernels import NAN_LEVEL
+from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from . import cameras
 from .backend import has_display, window_possible
@@ -37,15 +38,23 @@ class Explorer:
     net, activations : the network and its frames (``activations`` may be None: neutral colours).
     frame : first frame shown.
     k, budget, rule : edge level of detail (see :func:`nn3d.layout.select_edges`).
+    spacing, conv : layout options (see :func:`nn3d.layout.layout`): gap scale between layers; conv feature
+        maps tiled in a plane ("tile") or stacked in depth ("stack").
     hud : show the HUD, colour bar and layer labels.
     camera : a CameraState or a camera JSON file to start from.
     show : open a window (needs a display).
+    panels : analysis panels beside the 3D view (see :mod:`nn3d.render.panels`), following the selected
+        layer and the frame; a click on the training curves jumps to that step. True, or the
+        :class:`nn3d.analysis.Source` they read (e.g. one holding the model, to capture attention maps).
+    recording : the training recording (a :class:`nn3d.recorder.Recording` or its path) behind ``activations``,
+        for the panels' curves and weights over training.
     """
 
     def __init__(self, net: Network, activations: Activations | None = None, frame: int = 0, size=(1280, 800),
                  k: int = 4, budget: int = 200_000, rule: str = "contribution", colormap: str = "viridis",
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
-                 camera: CameraState | str | Path | None = None, show: bool = False):
+                 camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
+                 recording=None, spacing: float = 1.0, conv: str = "tile"):
         if activations is not None:
             if activations.n_neurons != net.n_neurons:
                 raise NetworkError(f"activations have {activations.n_neurons} neurons, network {net.n_neurons}")
@@ -54,13 +63,18 @@ class Explorer:
         self.net, self.activations = net, activations
         self.k, self.budget = k, budget
         self.rule = rule if activations is not None else "weight"
-        self.scene = NetworkScene(net, grid_layout(net), self._edges(frame), size=size, colormap=colormap,
-                                  normalisation=normalisation, show=show, title=f"nn3d: {net.name}")
+        self.scene = NetworkScene(net, layout(net, spacing=spacing, conv=conv), self._edges(frame), size=size,
+                                  colormap=colormap, normalisation=normalisation, show=show,
+                                  title=f"nn3d: {net.name}")
         self.canvas, self.view = self.scene.canvas, self.scene.view
         self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut)
         self.scene.overlays += self.overlays.nodes
         self.highlight = self._make_highlight()
         self.scene.overlays += self.highlight
+        self.panels = self._make_panels(panels, recording) if panels else None
+        self.overlays.place(self._view_size(self.canvas.size))
+        if self.panels is not None:
+            self.reset_camera()  # the narrower view needs the camera further back
         self.set_hud(hud)
         self.mode, self.frame, self.playing, self.speed, self.forward_pass = "turntable", frame, False, 1.0, False
         self.forward_step = len(net.layers) - 1
@@ -75,6 +89,34 @@ class Explorer:
             self.set_camera(camera_file.load(camera)[0] if isinstance(camera, (str, Path)) else camera)
         self._connect()
         self._timer = None
+
+    def _make_panels(self, source, recording):
+        from ..analysis import Source
+        from .panels import PanelColumn
+
+        if recording is not None and not hasattr(recording, "record_steps"):
+            from ..recorder import Recording
+
+            recording = Recording(recording)
+        if not isinstance(source, Source):
+            source = Source(self.net, self.activations, recording)
+        column = PanelColumn(self.canvas, self.view, source)
+        self.scene.overlays += column.nodes  # hidden in the picking pass
+        return column
+
+    def _view_size(self, size) -> tuple[int, int]:
+        """The 3D view's share of a canvas of ``size``."""
+        return (size[0], size[1]) if self.panels is None else (self.panels.view_width(size[0]), size[1])
+
+    def _on_resize(self, event) -> None:
+        if self.panels is not None:
+            self.panels.place(event.size)
+        self.overlays.place(self._view_size(event.size))
+
+    def select_layer(self, layer: int | str) -> None:
+        """Show layer ``layer`` (index or name) in the panels without selecting a neuron."""
+        if self.panels is not None:
+            self.panels.update(layer=layer if isinstance(layer, int) else self.net.layer_index(layer))
 
     # -- data -------------------------------------------------------------------------------------------
     def _values(self, frame: int) -> np.ndarray | None:
@@ -98,8 +140,10 @@ class Explorer:
 
     def show_frame(self, frame: int) -> None:
         """Colour the network by frame ``frame`` (wrapping around); in forward-pass mode, layers after the
-        current step are drawn at the colormap's low end."""
+        current step are drawn in the "no value" grey, as in recorded forward-pass videos."""
         self.frame = frame % self.n_frames
+        if self.panels is not None:
+            self.panels.update(frame=self.frame)
         values = self._values(self.frame)
         if values is None:
             return
@@ -107,7 +151,7 @@ class Explorer:
             values = values.copy()
             cut = self.net.layers[self.forward_step].stop
             self.scene.set_frame(values)
-            self.scene.set_levels(np.zeros(self.net.n_neurons - cut, np.uint8), offset=cut)
+            self.scene.set_levels(np.full(self.net.n_neurons - cut, NAN_LEVEL, np.uint8), offset=cut)
         else:
             self.scene.set_frame(values)
         if self.rule == "contribution" and self._candidates() <= RESELECT_LIMIT:
@@ -177,8 +221,16 @@ class Explorer:
         cameras.switch(self.view, mode)
         self.mode = mode
 
+    def home_camera(self) -> CameraState:
+        """The scene's home view, moved back by the share of the canvas the panels take."""
+        home = self.scene.home_camera()
+        if self.panels is None:
+            return home
+        w = self.canvas.size[0]
+        return home.replace(distance=home.distance * (w / max(self.panels.view_width(w), 1)) ** 0.5)
+
     def reset_camera(self) -> None:
-        self.set_camera(self.scene.home_camera())
+        self.set_camera(self.home_camera())
 
     def frame_layer(self, layer: int) -> None:
         """Point the camera at one layer, filling the view with it, from the current direction."""
@@ -242,6 +294,8 @@ class Explorer:
             lines.set_data(np.asarray(ends, np.float32).reshape(-1, 3), color=(1, 0.85, 0.35, 1))
         self.overlays.set_card(info.describe())
         self._update_colorbar()
+        if self.panels is not None:
+            self.panels.update(layer=info.layer, neuron=neuron)
         return info
 
     def clear_selection(self) -> None:
@@ -250,6 +304,8 @@ class Explorer:
             node.visible = False
         self.overlays.set_card("")
         self._update_colorbar()
+        if self.panels is not None:
+            self.panels.update(neuron=None)
 
     # -- overlays ---------------------------------------------------------------------------------------
     def set_hud(self, on: bool) -> None:
@@ -277,7 +333,7 @@ class Explorer:
         ev.mouse_press.connect(self.on_mouse_press)
         ev.mouse_release.connect(self.on_mouse_release)
         ev.mouse_move.connect(self.on_mouse_move)
-        ev.resize.connect(lambda e: self.overlays.place(e.size))
+        ev.resize.connect(self._on_resize)
         ev.draw.connect(self._before_draw, position="first")
         ev.draw.connect(self._after_draw, position="last")
 
@@ -327,6 +383,8 @@ class Explorer:
             log.info("nn3d: camera saved to %s", self.save_camera())
         elif key == "L" and Path(CAMERA_FILE).is_file():
             self.load_camera()
+        elif event.text == "]" and self.panels is not None:
+            self.panels.next_head()
         else:
             return
         self.canvas.update()
@@ -336,9 +394,18 @@ class Explorer:
 
     def on_mouse_release(self, event) -> None:
         if self._press is not None and np.hypot(*(np.asarray(event.pos) - self._press)) < 4:
-            self.pick(*event.pos)
+            if self.panels is not None and self.panels.contains(*event.pos):
+                self.click_panels(*event.pos)
+            else:
+                self.pick(*event.pos)
             self.canvas.update()
         self._press = None
+
+    def click_panels(self, x: float, y: float) -> None:
+        """A click in the panel column: on the training curves, jump to the recorded step nearest it."""
+        step = self.panels.step_at(x, y)
+        if step is not None:
+            self.show_frame(self.panels.source.frame_of_step(step))
 
     def on_mouse_move(self, event) -> None:
         if self.mode == "fly" and event.is_dragging and event.last_event is not None:

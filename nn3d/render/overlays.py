@@ -18,7 +18,8 @@ mouse: drag rotate (fly: look) · scroll zoom · click pick
 C  camera: turntable / arcball / fly      R  reset      F  frame selected layer
 W A S D Q E  fly (Shift: faster)          1-9  recall bookmark   Ctrl+1-9  save it
 Space  play / pause    Left Right  step    + -  speed    M  samples / forward pass
-P  save camera to nn3d-camera.json    L  load it    H  this help    Esc  quit"""
+P  save camera to nn3d-camera.json    L  load it    H  this help    Esc  quit
+panels: click a layer's neuron to show it · click the curves to jump to that step · ]  next attention head"""
 
 TEXT = dict(color="white", anchor_x="left", anchor_y="bottom", font_size=9)
 

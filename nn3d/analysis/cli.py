@@ -1,0 +1,85 @@
+"""``nn3d plot SOURCE --panel KIND [--layer NAME] [--step K] -o out.png``: one analysis panel alone, headless.
+
+Register with two lines in :mod:`nn3d.cli`: ``plot.add_parser(sub)`` in ``parser()`` and, in ``main``,
+``if args.command == "plot": return plot.run(args)`` (errors are :class:`~nn3d.network.NetworkError`, a
+ValueError: one line and exit code 2, as for every nn3d command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..network import NetworkError
+
+PANELS = ("weights", "hist", "curves", "filters", "attention", "function")
+NEEDS = {"weights": "weights", "hist": "weights", "curves": "weights", "filters": "filters",
+         "attention": "attention", "function": "function"}
+
+
+def _size(text: str) -> tuple[int, int]:
+    from ..cli import size
+
+    return size(text)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("plot", help="export one analysis panel of SOURCE to a PNG, headless")
+    p.add_argument("source", help="SOURCE: a training recording (.nn3d) or a MODEL spec (as for shot)")
+    p.add_argument("--panel", required=True, choices=PANELS, help="which panel")
+    p.add_argument("--layer", help="layer name (default: the first layer the panel applies to)")
+    p.add_argument("--step", type=int, help="training step (a recording: the nearest recorded one); "
+                   "for a model spec, the sample (frame)")
+    p.add_argument("--head", type=int, default=0, help="attention head (from 0)")
+    p.add_argument("-o", "--out", required=True, help="PNG file to write")
+    p.add_argument("--size", type=_size, default=(900, 520), help="image size WxH (default 900x520)")
+    return p
+
+
+def plot(source_text: str, panel: str, out, layer: str | None = None, step: int | None = None,
+         head: int = 0, size=(900, 520)):
+    """Render one panel of ``source_text`` to ``out``; returns the RGBA image."""
+    import imageio.v3 as iio
+
+    from ..analysis.source import Source
+    from ..render.panels import render_panel
+
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise NetworkError(f"cannot write {out.name}: nn3d plot writes .png files")
+    if not out.parent.exists():
+        raise NetworkError(f"cannot write {out}: folder {out.parent} does not exist")
+    src = Source.open(source_text)
+    if panel == "curves" and src.recording is None:
+        raise NetworkError(f"{src.name} has no training curves: give a training recording (.nn3d)")
+    index = src.layer(layer, NEEDS[panel])
+    frame = 0 if step is None else (src.frame_of_step(step) if src.recording is not None else step)
+    if not 0 <= frame < src.n_frames:
+        raise NetworkError(f"step {step} out of range: {src.n_frames} frame(s)")
+    image = render_panel(src, panel, index, frame, size, head)
+    iio.imwrite(out, image)
+    return image
+
+
+def run(args) -> int:
+    """Run ``nn3d plot`` from parsed ``args``; NetworkError (one line) propagates to the caller."""
+    plot(args.source, args.panel, args.out, args.layer, args.step, args.head, args.size)
+    print(f"wrote {args.out} ({args.panel}, {args.size[0]}x{args.size[1]})")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Standalone entry (until nn3d.cli registers it): ``python -m nn3d.analysis.cli plot ...``."""
+    parser = argparse.ArgumentParser(prog="nn3d")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, OSError) as e:
+        print(f"nn3d: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

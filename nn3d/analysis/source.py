@@ -1,0 +1,190 @@
+"""Source: what the analysis panels read, from a model spec or a training recording.
+
+A recording (``.nn3d``) has everything over training: loss and metric curves, weights (and biases, when
+written by :class:`~nn3d.analysis.biases.BiasRecorder`) at every record, activations per record. A model spec
+has one state: its weights now and its activations per sample; a ``FILE.py:factory`` spec also keeps the
+model, so attention probabilities can be captured from it. Asking for data a source lacks raises
+:class:`~nn3d.network.NetworkError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..activations import Activations
+from ..network import Network, NetworkError
+from . import attention as attn
+from .data import Curves, as_matrix, curves, incoming_weighted, weighted_layers
+
+
+class Source:
+    """The data behind the panels. ``frames`` index recorded steps for a recording, samples otherwise."""
+
+    def __init__(self, network: Network, activations: Activations | None = None, recording=None,
+                 model=None, inputs=None, name: str | None = None):
+        self.network, self.activations, self.recording = network, activations, recording
+        self.model, self.inputs = model, inputs
+        self.name = name or network.name
+        self._attention: dict[str, np.ndarray] | None = None
+
+    @classmethod
+    def open(cls, text: str | Path, sample: int = 0) -> Source:
+        """A recording path (``.nn3d``) or any MODEL spec :func:`nn3d.spec.resolve` takes."""
+        text = str(text)
+        if text.lower().endswith(".nn3d"):
+            from ..ingest import IngestError
+            from ..recorder import Recording
+
+            if not Path(text).is_file():
+                raise NetworkError(f"no such recording: {text}")
+            try:
+                rec = Recording(text)
+                return cls(rec.network, rec.activations(sample), rec, name=Path(text).name)
+            except IngestError as e:
+                raise NetworkError(str(e)) from None
+        path, sep, func = text.rpartition(":")
+        if sep and path.endswith(".py") and Path(path).is_file():
+            from ..spec import load_factory
+
+            model, inputs = load_factory(Path(path), func)
+            from ..ingest import from_torch
+
+            net, acts = from_torch(model, inputs, name=f"{Path(path).stem}:{func}")
+            return cls(net, acts, model=model, inputs=inputs)
+        from ..spec import resolve
+
+        net, acts = resolve(text)
+        return cls(net, acts)
+
+    # -- frames -------------------------------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        return 1 if self.activations is None else self.activations.n_frames
+
+    @property
+    def record_steps(self) -> np.ndarray:
+        """The training step of each frame (a recording), else the frame numbers."""
+        if self.recording is not None:
+            return np.asarray(self.recording.record_steps)
+        return np.arange(self.n_frames)
+
+    def frame_of_step(self, step: float) -> int:
+        """The recorded frame nearest training step ``step``."""
+        return int(np.argmin(np.abs(self.record_steps - step)))
+
+    # -- layers -------------------------------------------------------------------------------------------
+    def layer(self, name: str | int | None = None, need: str = "weights") -> int:
+        """Index of layer ``name``; by default the first layer that has what ``need`` asks for."""
+        net = self.network
+        if isinstance(name, int):
+            return name
+        if name is not None:
+            try:
+                return net.layer_index(name)
+            except KeyError:
+                raise NetworkError(f"no layer {name!r} in {net.name}; layers: "
+                                   f"{', '.join(la.name for la in net.layers)}") from None
+        found = {"weights": weighted_layers(net), "filters": self._kind_layers("conv"),
+                 "attention": self._kind_layers("attention"),
+                 "function": [i for i, la in enumerate(net.layers) if la.activation]}[need]
+        if not found:
+            raise NetworkError(f"{net.name} has no layer with {need}")
+        return found[0]
+
+    def _kind_layers(self, kind: str) -> list[int]:
+        net = self.network
+        if kind == "conv":
+            return [i for i in weighted_layers(net) if net.connections[incoming_weighted(net, i)].kind == "conv"]
+        return [i for i, la in enumerate(net.layers) if la.kind == kind]
+
+    def connection(self, layer: int) -> int:
+        c = incoming_weighted(self.network, layer)
+        if c is None:
+            la = self.network.layers[layer]
+            raise NetworkError(f"layer {la.name!r} ({la.kind}) has no incoming weights")
+        return c
+
+    # -- weights ------------------------------------------------------------------------------------------
+    def weights(self, layer: int, frame: int | None = None) -> np.ndarray:
+        """The layer's incoming weights (their own shape) at ``frame`` (a recording), else the final ones."""
+        c = self.connection(layer)
+        conn = self.network.connections[c]
+        hist = self._history(f"weights/{c}")
+        if hist is not None and frame is not None:
+            return np.asarray(hist[frame % len(hist)]).reshape(conn.weight.shape)
+        return np.asarray(conn.weight)
+
+    def weights_over_training(self, layer: int) -> bool:
+        """Whether :meth:`weights` changes with the frame (full weights recorded at every step)."""
+        return self._history(f"weights/{self.connection(layer)}") is not None
+
+    def weight_matrix(self, layer: int, frame: int | None = None) -> np.ndarray:
+        c = self.connection(layer)
+        return as_matrix(self.network.connections[c], self.weights(layer, frame))
+
+    def _history(self, key: str):
+        if self.recording is None:
+            return None
+        return self.recording.tensors.get(key)
+
+    def weight_history(self, layer: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(steps, one weight array per step): every record of a recording (the fixed sample of a large
+        connection), else one entry, the weights now."""
+        c = self.connection(layer)
+        hist = self._history(f"weights/{c}")
+        if hist is None:
+            hist = self._history(f"weight_sample/{c}")
+        if hist is None:
+            return np.array([self.record_steps[-1]]), [np.asarray(self.network.connections[c].weight)]
+        return self.record_steps[: len(hist)], [np.asarray(h) for h in hist]
+
+    def bias_history(self, layer: int) -> tuple[np.ndarray, list[np.ndarray]] | None:
+        """(steps, one bias vector per step), or None when the source holds no biases for this layer."""
+        c = self.connection(layer)
+        hist = self._history(f"bias/{c}")
+        if hist is not None:
+            return self.record_steps[: len(hist)], [np.asarray(h) for h in hist]
+        if self.model is not None:
+            from .biases import _bias_modules
+
+            mods = _bias_modules(self.model, self.network, [c])
+            if c in mods:
+                return np.array([0]), [mods[c].bias.detach().float().cpu().numpy()]
+        return None
+
+    # -- curves -------------------------------------------------------------------------------------------
+    def curves(self, frame: int = 0) -> Curves:
+        if self.recording is None:
+            raise NetworkError(f"{self.name} has no training curves: give a training recording (.nn3d)")
+        rec = self.recording
+        return curves(rec.steps, rec.loss, rec.metrics, cursor=float(self.record_steps[frame % self.n_frames]))
+
+    # -- activations --------------------------------------------------------------------------------------
+    def values(self, layer: int, frame: int = 0) -> np.ndarray:
+        """One layer's activations at ``frame`` (flat float32)."""
+        if self.activations is None:
+            raise NetworkError(f"{self.name} has no activations")
+        return np.asarray(self.activations.frame(frame % self.n_frames)[self.network.layers[layer].neurons])
+
+    # -- attention ----------------------------------------------------------------------------------------
+    def attention(self, layer: int, frame: int = 0, n_heads: int | None = None) -> np.ndarray:
+        """Attention probabilities (heads, tokens, tokens) of attention layer ``layer`` for ``frame``:
+        captured from the model when there is one (frames are batch items), else recomputed from the
+        recorded q|k|v activations with ``n_heads`` heads (see :mod:`nn3d.analysis.attention`)."""
+        net = self.network
+        if net.layers[layer].kind != "attention":
+            raise NetworkError(f"layer {net.layers[layer].name!r} is not an attention layer")
+        if self.model is not None:
+            if self._attention is None:
+                self._attention = attn.capture(self.model, self.inputs)
+            for m, per_sample in self._attention.items():
+                if attn.layer_for_module(net, m) == layer:
+                    return per_sample[frame % len(per_sample)]
+            raise NetworkError(f"no attention probabilities captured for {net.layers[layer].name!r}")
+        if self.activations is None:
+            raise NetworkError(f"{self.name} has no activations to recompute attention from")
+        width = net.layers[layer].shape[-1]
+        heads = n_heads or max(1, width // 64)
+        return attn.from_qkv(net, layer, self.activations.frame(frame % self.n_frames), heads)

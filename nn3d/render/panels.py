@@ -1,0 +1,466 @@
+"""Analysis panels drawn with VisPy in the same SceneCanvas as the 3D view (or alone, for ``nn3d plot``).
+
+Each panel is a ViewBox with a PanZoom camera over its data and a title in widget pixels. ``update(source,
+layer, frame)`` recomputes what changed from :mod:`nn3d.analysis` (per layer: heatmaps and histogram stacks;
+per frame: the step cursor, the current histogram, the activations); ``data`` keeps the arrays drawn last, so
+tests compare the pixels with them. The panels know nothing of the explorer: it calls them, and asks the
+curve panel which step a click falls on (:meth:`CurvesPanel.step_at`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from vispy import scene
+from vispy.color import Color
+
+from ..analysis import data as D
+from ..colormaps import lut as colormap_lut
+from ..network import NetworkError
+
+PANEL_BG = "#11141b"
+TITLE = dict(color="#d8deea", font_size=8, anchor_x="left", anchor_y="bottom")
+SERIES_COLORS = ["#ffb347", "#5fd3f3", "#9be07a", "#f37f9d", "#c59bff"]
+PANEL_KINDS = ("weights", "hist", "curves", "filters", "attention", "function")
+
+
+def colorize(values: np.ndarray, cmap: str = "viridis", lo=None, hi=None, nan=(17, 20, 27, 255)) -> np.ndarray:
+    """RGBA8 image of a 2-D array through a colormap, ``lo..hi`` (default min..max) to its 255 levels."""
+    v = np.asarray(values, np.float64)
+    finite = v[np.isfinite(v)]
+    lo = float(finite.min()) if lo is None and finite.size else (lo or 0.0)
+    hi = float(finite.max()) if hi is None and finite.size else (hi or 1.0)
+    scale = 254.0 / (hi - lo) if hi > lo else 0.0
+    level = np.clip(np.rint((np.nan_to_num(v, nan=lo) - lo) * scale), 0, 254).astype(np.intp)
+    out = colormap_lut(cmap)[level].copy()
+    out[~np.isfinite(v)] = nan
+    return out
+
+
+class Panel:
+    """One panel: ``view`` (a ViewBox), ``title`` (text in widget pixels), ``data`` (what is drawn)."""
+
+    kind = ""
+
+    def __init__(self, parent=None):
+        self.view = scene.widgets.ViewBox(parent=parent, bgcolor=PANEL_BG, border_color="#2a3040")
+        self.view.camera = scene.PanZoomCamera(aspect=None, interactive=False)
+        self.title = scene.visuals.Text("", parent=self.view, pos=(8, 16), **TITLE)
+        self.message = scene.visuals.Text("", parent=self.view, pos=(8, 34), **{**TITLE, "color": "#8892a6"})
+        self.data: dict = {}
+        self.layer = self.frame = None
+
+    @property
+    def nodes(self) -> list:
+        return [self.view]
+
+    def set_rect(self, x: float, y: float, w: float, h: float) -> None:
+        """Place the panel at canvas pixels (x, y) (top-left), w x h."""
+        from vispy.geometry import Rect
+
+        self.view.rect = Rect((x, y), (max(w, 1), max(h, 1)))
+
+    def set_range(self, x0, x1, y0, y1, top: float = 0.16, pad: float = 0.04) -> None:
+        """Show data x0..x1, y0..y1, leaving ``top`` of the height free for the title."""
+        w, h = x1 - x0 or 1.0, y1 - y0 or 1.0
+        self.view.camera.set_range(x=(x0 - pad * w, x1 + pad * w), y=(y0 - pad * h, y1 + (top + pad) * h),
+                                   margin=0)
+
+    def show_message(self, text: str) -> None:
+        self.message.text = text
+
+    def update(self, source, layer: int, frame: int) -> None:
+        try:
+            self.show_message("")
+            self._update(source, layer, frame)
+        except NetworkError as e:
+            self.data = {}
+            self.title.text = f"{self.kind}: {source.network.layers[layer].name}"
+            self.show_message(str(e))
+            self._hide()
+        self.layer, self.frame = layer, frame
+
+    def _hide(self) -> None:
+        for node in self.view.scene.children:
+            node.visible = False
+
+    def _show(self) -> None:
+        for node in self.view.scene.children:
+            node.visible = True
+
+
+class ImagePanel(Panel):
+    """An image in data coordinates, row 0 at the top; square pixels unless ``stretch``."""
+
+    stretch = False
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.view.camera.aspect = None if self.stretch else 1.0
+        self.image = scene.visuals.Image(np.zeros((1, 1, 4), np.uint8), parent=self.view.scene,
+                                         interpolation="nearest")
+        self.view.camera.flip = (False, True, False)
+
+    def set_image(self, rgba: np.ndarray) -> None:
+        self._show()
+        self.image.set_data(rgba)
+        h, w = rgba.shape[:2]
+        self.view.camera.set_range(x=(-0.5, w + 0.5), y=(-0.2 * h - 0.5, h + 0.5), margin=0)
+
+    def pixel_of(self, row: float, col: float) -> np.ndarray:
+        """Canvas pixel (x, y) of the centre of image cell (row, col)."""
+        p = self.image.get_transform("visual", "canvas").map(np.array([[col + 0.5, row + 0.5]]))
+        return p[0, :2] / p[0, 3]
+
+
+class WeightsPanel(ImagePanel):
+    """The layer's incoming weight matrix at the current frame, pooled to at most 256x256 blocks."""
+
+    kind = "weights"
+    stretch = True  # a 10x784 matrix stays readable
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.marker = scene.visuals.Line(parent=self.view.scene, color=(1, 1, 1, 1), width=2, antialias=False)
+        self.marker.order = 1
+        self.marker.set_gl_state("translucent", depth_test=False)  # on top of the image at the same depth
+        self.neuron = None
+
+    def mark(self, neuron: int | None) -> None:
+        """Outline the heatmap row of the selected neuron's incoming weights (None: no outline)."""
+        self.neuron = neuron
+
+    def _update(self, source, layer, frame):
+        w = source.weight_matrix(layer, frame)
+        hm = D.heatmap(w)
+        self.data = {"heatmap": hm, "weights": w}
+        self.set_image(colorize(hm.values))
+        net = source.network
+        row = None
+        if self.neuron is not None and net.layer_of(self.neuron) == layer:
+            conn = net.connections[source.connection(layer)]
+            row = int(np.searchsorted(hm.row_starts, D.matrix_row(net, conn, self.neuron), "right") - 1)
+            c = hm.values.shape[1]
+            self.marker.set_data(pos=np.array([[0, row], [c, row], [c, row + 1], [0, row + 1], [0, row]], np.float32))
+        self.marker.visible = row is not None
+        self.data["row"] = row
+        pooled = "" if hm.mode == "exact" else f", {hm.mode} of blocks -> {hm.values.shape[0]}x{hm.values.shape[1]}"
+        name = source.network.layers[layer].name
+        when = (f"step {source.record_steps[frame % source.n_frames]}" if source.weights_over_training(layer)
+                else "final weights")
+        self.title.text = (f"weights into {name}: {w.shape[0]} out x {w.shape[1]} in{pooled} · {when} · "
+                           f"[{w.min():.3g}, {w.max():.3g}]")
+
+
+class FiltersPanel(ImagePanel):
+    """A conv layer's kernels as small images: row = output channel, column = input channel."""
+
+    kind = "filters"
+
+    def _update(self, source, layer, frame):
+        conn = source.network.connections[source.connection(layer)]
+        if conn.kind != "conv":
+            raise NetworkError(f"not a conv layer ({conn.kind} weights)")
+        k = source.weights(layer, frame)
+        mosaic, corners = D.filter_mosaic(k)
+        n_out, n_in = corners.shape[:2]
+        lim = float(np.abs(k).max()) or 1.0
+        self.data = {"mosaic": mosaic, "corners": corners, "kernel": k, "lim": lim}
+        self.set_image(colorize(mosaic, "coolwarm", -lim, lim))
+        self.title.text = (f"filters of {source.network.layers[layer].name}: {n_out}/{k.shape[0]} out x "
+                           f"{n_in}/{k.shape[1]} in, {'x'.join(map(str, k.shape[2:]))} · ±{lim:.3g}")
+
+
+class AttentionPanel(ImagePanel):
+    """The attention probabilities of the current input for one head (``head``; query rows, key columns)."""
+
+    kind = "attention"
+
+    def __init__(self, parent=None, head: int = 0):
+        super().__init__(parent)
+        self.head = head
+
+    def _update(self, source, layer, frame):
+        probs = source.attention(layer, frame)
+        self.head %= probs.shape[0]
+        self.data = {"probs": probs, "map": probs[self.head]}
+        self.set_image(colorize(probs[self.head], "inferno", 0.0, 1.0))
+        self.title.text = (f"attention {source.network.layers[layer].name} · head {self.head + 1}/{probs.shape[0]}"
+                           f" · {probs.shape[1]} tokens (query rows, key columns)")
+
+
+def _ridge(stack: D.HistogramStack, x0: float, width: float, current: int, height: float = 3.0):
+    """Line vertices and colours of a ridge plot: one outline per step, later steps lower, the current one
+    orange; returns (pos (n, 2), colors (n, 4), connect (n - 1,) bool)."""
+    n, bins = stack.counts.shape
+    peak = max(int(stack.counts.max()), 1)
+    centres = x0 + width * (np.arange(bins) + 0.5) / bins
+    pos, color, connect = [], [], []
+    for r in range(n):
+        base = float(n - 1 - r)
+        y = base + height * stack.counts[r] / peak
+        pos.append(np.c_[np.r_[x0, centres, x0 + width], np.r_[base, y, base]])
+        t = 0.35 + 0.65 * r / max(n - 1, 1)
+        c = (1.0, 0.62, 0.2, 1.0) if r == current else (0.35 * t, 0.75 * t, 0.95 * t, 0.9)
+        color.append(np.tile(c, (bins + 2, 1)))
+        connect.append(np.r_[np.ones(bins + 1, bool), False])
+    return np.vstack(pos).astype(np.float32), np.vstack(color).astype(np.float32), np.concatenate(connect)[:-1]
+
+
+class HistPanel(Panel):
+    """Weight (left) and bias (right) histograms over the recorded steps, as ridges; the current step orange."""
+
+    kind = "hist"
+
+    def __init__(self, parent=None, bins: int = 40):
+        super().__init__(parent)
+        self.bins = bins
+        self.lines = scene.visuals.Line(parent=self.view.scene, antialias=False, width=1)
+        self.labels = scene.visuals.Text("", parent=self.view.scene, pos=[(0, 0), (1, 0)], font_size=7,
+                                         color="#aab3c5", anchor_x="left", anchor_y="top")
+        self._stacks = None
+
+    def _update(self, source, layer, frame):
+        self._show()
+        if self.layer != layer or self._stacks is None:
+            steps, ws = source.weight_history(layer)
+            biases = source.bias_history(layer)
+            self._stacks = (D.histogram_stack(ws, steps, self.bins),
+                            None if biases is None else D.histogram_stack(biases[1], biases[0], self.bins))
+        wst, bst = self._stacks
+        current = min(frame, len(wst.steps) - 1) if source.recording is not None else len(wst.steps) - 1
+        pos, col, con = _ridge(wst, 0.0, 1.0, current)
+        n = len(wst.steps)
+        labels, lpos = [f"weights [{wst.edges[0]:.2g}, {wst.edges[-1]:.2g}]"], [(0.0, n + 2.6)]
+        if bst is not None:
+            p2, c2, k2 = _ridge(bst, 1.15, 1.0, min(current, len(bst.steps) - 1))
+            pos, col, con = np.vstack([pos, p2]), np.vstack([col, c2]), np.r_[con, False, k2]
+            labels.append(f"biases [{bst.edges[0]:.2g}, {bst.edges[-1]:.2g}]")
+            lpos.append((1.15, n + 2.6))
+        self.lines.set_data(pos=pos, color=col, connect=con)
+        self.labels.text, self.labels.pos = labels, lpos
+        self.data = {"weights": wst, "biases": bst, "current": current}
+        self.set_range(0.0, 2.15 if bst is not None else 1.0, 0.0, n + 3.0)
+        bias_note = "" if bst is not None else " (no biases recorded)"
+        name = source.network.layers[layer].name
+        self.title.text = (f"histograms of layer {name} over {n} recorded steps{bias_note} · step "
+                           f"{wst.steps[current]} orange" if source.recording is not None
+                           else f"histograms of layer {name} (weights now){bias_note}")
+
+
+class CurvesPanel(Panel):
+    """Loss and metrics over training steps (each scaled to its own range), a cursor at the current frame's
+    step; :meth:`step_at` turns a click into a step."""
+
+    kind = "curves"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.lines = scene.visuals.Line(parent=self.view.scene, antialias=False, width=1.5)
+        self.cursor = scene.visuals.Line(parent=self.view.scene, color=(1, 1, 1, 1), width=1.5)
+        self.legend = scene.visuals.Text("", parent=self.view, pos=(8, 34), **{**TITLE, "font_size": 7})
+        self.ticks = scene.visuals.Text("", parent=self.view.scene, pos=[(0, 0)], font_size=7, color="#8892a6",
+                                        anchor_y="top")
+        self.cursor.order = 1
+        self.cursor.set_gl_state("translucent", depth_test=False)
+
+    def _update(self, source, layer, frame):
+        self._show()
+        cv = source.curves(frame)
+        pos, col, con = [], [], []
+        legend = []
+        x0, x1 = min(s[0] for s, _ in cv.series.values()), max(s[-1] for s, _ in cv.series.values())
+        for i, (name, (s, v)) in enumerate(cv.series.items()):
+            lo, hi = float(v.min()), float(v.max())
+            y = (v - lo) / (hi - lo) if hi > lo else np.full_like(v, 0.5)
+            pos.append(np.c_[s, y])
+            c = SERIES_COLORS[i % len(SERIES_COLORS)]
+            col.append(np.tile(Color(c).rgba, (len(s), 1)))
+            con.append(np.r_[np.ones(len(s) - 1, bool), False])
+            legend.append(f"{name} {cv.at(name, cv.cursor):.4g} (range {lo:.3g}..{hi:.3g})")
+        self.lines.set_data(pos=np.vstack(pos).astype(np.float32), color=np.vstack(col).astype(np.float32),
+                            connect=np.concatenate(con)[:-1])
+        self.cursor.set_data(pos=np.array([[cv.cursor, -0.05], [cv.cursor, 1.05]], np.float32))
+        self.legend.text = legend  # one entry per series, in its colour
+        self.legend.pos = [(8 + 250 * i, 34) for i in range(len(legend))]
+        self.legend.color = np.array([Color(SERIES_COLORS[i % len(SERIES_COLORS)]).rgba for i in range(len(legend))])
+        self.ticks.text, self.ticks.pos = [f"step {x0:g}", f"{x1:g}"], [(x0, -0.03), (x1 - 0.03 * (x1 - x0), -0.03)]
+        self.data = {"curves": cv, "cursor": cv.cursor}
+        self.set_range(x0, x1, -0.08, 1.0, top=0.35)
+        self.title.text = f"training curves · step {cv.cursor:g} (click a step to jump there)"
+
+    def canvas_x(self, step: float) -> float:
+        """Canvas pixel x of training step ``step``."""
+        p = self.lines.get_transform("visual", "canvas").map(np.array([[step, 0.5]]))
+        return float(p[0, 0] / p[0, 3])
+
+    def step_at(self, x: float, y: float) -> float | None:
+        """The training step under canvas pixel (x, y), or None outside this panel."""
+        if not self.contains(x, y) or "curves" not in self.data:
+            return None
+        p = self.lines.get_transform("canvas", "visual").map(np.array([[x, y]]))
+        return float(p[0, 0] / p[0, 3])
+
+    def contains(self, x: float, y: float) -> bool:
+        px, py = self.view.pos
+        w, h = self.view.size
+        return bool(px <= x < px + w and py <= y < py + h)
+
+
+class FunctionPanel(Panel):
+    """The layer's activation function f(x) (line), and the current activations' distribution over its output
+    axis (bars to the left): the recorded values are f's outputs."""
+
+    kind = "function"
+
+    def __init__(self, parent=None, bins: int = 30):
+        super().__init__(parent)
+        self.bins = bins
+        self.bars = scene.visuals.Mesh(parent=self.view.scene, color=(0.37, 0.83, 0.95, 0.55))
+        self.curve = scene.visuals.Line(parent=self.view.scene, color="#ffb347", width=2, antialias=False)
+        self.axes = scene.visuals.Line(parent=self.view.scene, color="#505a70", connect="segments")
+        self.bars.order, self.curve.order = 0, 1
+
+    def _update(self, source, layer, frame):
+        la = source.network.layers[layer]
+        if not la.activation:
+            raise NetworkError(f"{la.name} applies no activation function")
+        self._show()
+        values = source.values(layer, frame).astype(np.float64)
+        finite = values[np.isfinite(values)]
+        x, y = D.activation_curve(la.activation)
+        counts, edges = np.histogram(finite, self.bins)
+        y_lo, y_hi = min(y.min(), edges[0]), max(y.max(), edges[-1])
+        self.curve.set_data(pos=np.c_[x, y].astype(np.float32))
+        width = 0.45 * (x[-1] - x[0]) * counts / max(counts.max(), 1)
+        verts, faces = [], []
+        for i, (c, w) in enumerate(zip(counts, width)):
+            if c:
+                b = len(verts)
+                verts += [(x[0], edges[i]), (x[0] + w, edges[i]), (x[0] + w, edges[i + 1]), (x[0], edges[i + 1])]
+                faces += [(b, b + 1, b + 2), (b, b + 2, b + 3)]
+        if verts:
+            self.bars.set_data(vertices=np.asarray(verts, np.float32), faces=np.asarray(faces, np.uint32))
+        self.axes.set_data(pos=np.array([[x[0], 0], [x[-1], 0], [0, y_lo], [0, y_hi]], np.float32))
+        self.data = {"x": x, "y": y, "counts": counts, "edges": edges}
+        self.set_range(x[0], x[-1], y_lo, y_hi)
+        self.title.text = (f"{la.activation}(x) of {la.name} · bars: its {finite.size} activations now, "
+                           f"in [{finite.min():.3g}, {finite.max():.3g}]" if finite.size else "")
+
+
+PANELS = {"weights": WeightsPanel, "hist": HistPanel, "curves": CurvesPanel, "filters": FiltersPanel,
+          "attention": AttentionPanel, "function": FunctionPanel}
+
+
+def detail_kind(source, layer: int) -> str:
+    """Which panel fits a layer best in the explorer's last slot: filters, attention or its function."""
+    net = source.network
+    if net.layers[layer].kind == "attention":
+        return "attention"
+    c = D.incoming_weighted(net, layer)
+    if c is not None and net.connections[c].kind == "conv":
+        return "filters"
+    return "function"
+
+
+class PanelColumn:
+    """A column of panels at the right of the explorer's canvas, the 3D view to their left.
+
+    Top to bottom: weights heatmap, weight/bias histograms, training curves (recordings only), and one detail
+    panel that suits the layer (conv filters, attention map or activation function). ``update`` follows the
+    explorer's selected layer and frame; ``step_at`` turns a click on the curves into a training step.
+    """
+
+    def __init__(self, canvas, view, source, fraction: float = 0.42, layer: int | None = None):
+        self.canvas, self.view, self.source, self.fraction = canvas, view, source, fraction
+        central = canvas.central_widget
+        if view in central._widgets:  # the explorer places the 3D view itself from now on
+            central.remove_widget(view)
+            view.parent = central
+        kinds = ["weights", "hist"] + (["curves"] if source.recording is not None else [])
+        self.column = [PANELS[k](parent=central) for k in kinds]
+        self.details = {k: PANELS[k](parent=central) for k in ("filters", "attention", "function")}
+        self.by_kind = {p.kind: p for p in self.column} | self.details
+        self.layer = self._default_layer() if layer is None else layer
+        self.frame = 0
+        self.place(canvas.size)
+
+    def _default_layer(self) -> int:
+        try:
+            return self.source.layer(None, "weights")
+        except NetworkError:
+            return len(self.source.network.layers) - 1
+
+    @property
+    def nodes(self) -> list:
+        return [p.view for p in self.by_kind.values()]
+
+    @property
+    def detail(self) -> Panel:
+        return self.details[detail_kind(self.source, self.layer)]
+
+    @property
+    def visible(self) -> list[Panel]:
+        return self.column + [self.detail]
+
+    def view_width(self, width: int) -> int:
+        return int(round(width * (1 - self.fraction)))
+
+    def place(self, size) -> None:
+        """Lay out the 3D view and the panels for a canvas of ``size`` (width, height)."""
+        from vispy.geometry import Rect
+
+        w, h = size
+        x = self.view_width(w)
+        self.view.rect = Rect((0, 0), (max(x, 1), max(h, 1)))
+        shown = self.visible
+        for p in self.details.values():
+            p.view.visible = p in shown
+        ph = h / len(shown)
+        for i, p in enumerate(shown):
+            p.set_rect(x, round(i * ph), w - x, round((i + 1) * ph) - round(i * ph))
+
+    def update(self, layer: int | None = None, frame: int | None = None, neuron: int | None = -1) -> None:
+        """Follow a new layer, frame and/or selected neuron (None: none; -1: unchanged); only the panels that
+        depend on what changed are redrawn."""
+        weights = self.by_kind["weights"]
+        if neuron != -1 and neuron != weights.neuron:
+            weights.mark(neuron)
+            weights.frame = None  # redraw
+        changed_layer = layer is not None and layer != self.layer
+        if layer is not None:
+            self.layer = layer
+        if frame is not None:
+            self.frame = frame
+        if changed_layer:
+            self.place(self.canvas.size)
+        for p in self.visible:
+            if changed_layer or p.frame != self.frame or p.layer != self.layer:
+                p.update(self.source, self.layer, self.frame)
+
+    def contains(self, x: float, y: float) -> bool:
+        return x >= self.view_width(self.canvas.size[0])
+
+    def step_at(self, x: float, y: float) -> float | None:
+        curves = self.by_kind.get("curves")
+        return None if curves is None else curves.step_at(x, y)
+
+    def next_head(self) -> None:
+        panel = self.details["attention"]
+        panel.head += 1
+        panel.frame = None  # redraw
+        self.update()
+
+
+def render_panel(source, kind: str, layer: int, frame: int = 0, size=(900, 520), head: int = 0) -> np.ndarray:
+    """One panel alone, offscreen: (height, width, 4) uint8. NetworkError when the source lacks its data."""
+    from .backend import ensure_backend
+
+    ensure_backend()
+    canvas = scene.SceneCanvas(size=tuple(size), show=False, bgcolor=PANEL_BG)
+    try:
+        panel = PANELS[kind](parent=canvas.scene, **({"head": head} if kind == "attention" else {}))
+        panel.set_rect(0, 0, *size)
+        panel._update(source, layer, frame)  # errors go to the caller, not onto the image
+        return canvas.render(alpha=True)
+    finally:
+        canvas.close()
