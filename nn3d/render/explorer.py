@@ -222,12 +222,8 @@ class Explorer:
         self.mode = mode
 
     def home_camera(self) -> CameraState:
-        """The scene's home view, moved back by the share of the canvas the panels take."""
-        home = self.scene.home_camera()
-        if self.panels is None:
-            return home
-        w = self.canvas.size[0]
-        return home.replace(distance=home.distance * (w / max(self.panels.view_width(w), 1)) ** 0.5)
+        """The scene's home view (fitted to the 3-D view, which panels make narrower)."""
+        return self.scene.home_camera()
 
     def reset_camera(self) -> None:
         self.set_camera(self.home_camera())
@@ -324,7 +320,7 @@ class Explorer:
         state = "playing" if self.playing else "paused"
         return (f"frame {self.frame + 1}/{self.n_frames}{label}{step} · {state} x{self.speed:g}\n"
                 f"{self.net.n_neurons:,} neurons · {len(self.scene.edges_set):,} edges · camera {self.mode}\n"
-                f"{self.frame_ms:.1f} ms/frame · {self.fps:.0f} FPS · H: help")
+                f"{self.frame_ms:.1f} ms/frame" + (f" · {self.fps:.0f} FPS" if self.fps else "") + " · H: help")
 
     # -- events -----------------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -454,8 +450,8 @@ def screenshot(net: Network, path, activations: Activations | None = None, size=
     try:
         if select is not None:
             explorer.select(select)
-        image = explorer.render()
-        if explorer.hud_on:  # again, so that the HUD shows a warm frame's time rather than the first one's
+        # with the HUD: a warm-up render first (shader compilation), then one whose time the HUD can show
+        for _ in range(3 if explorer.hud_on else 1):
             image = explorer.render()
     finally:
         explorer.close()

@@ -82,13 +82,27 @@ class NetworkScene:
         self.levels[offset : offset + len(levels)] = levels
         self.neurons.set_levels(levels, offset)
 
-    def home_camera(self) -> CameraState:
-        """The default view: the whole network from a three-quarter view, flowing left to right."""
+    def home_camera(self, fill: float = 0.9) -> CameraState:
+        """The default view: the whole network from a three-quarter view, flowing left to right, at the
+        distance where its bounding box fills ``fill`` of the 3-D view (a long, thin network is not left
+        small in the middle of a bounding sphere)."""
         lo, hi = self.layout.bounds
-        radius = float(np.linalg.norm(hi - lo)) / 2
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
         fov = 40.0
-        # the bounding sphere is loose for a flat, long network: 0.8 of it fills the view without clipping
-        return CameraState(tuple((lo + hi) / 2), 38.0, 16.0, 0.8 * radius / np.tan(np.radians(fov / 2)), fov)
+        state = CameraState(tuple((lo + hi) / 2), 38.0, 16.0,
+                            max(float(np.linalg.norm(hi - lo)) / 2, 1e-3) / np.tan(np.radians(fov / 2)), fov)
+        saved = self.camera_state if self.view.camera.distance is not None else None  # None: not set up yet
+        size = np.asarray(self.view.size, float)
+        try:
+            for _ in range(4):  # perspective is not linear in distance: a few fixed-point steps converge
+                self.set_camera(state)
+                p = self.view.scene.transform.map(corners)
+                extent = np.abs(p[:, :2] / p[:, 3:4] - size / 2).max(axis=0) / (size / 2)
+                state = state.replace(distance=state.distance * float(extent.max()) / fill)
+        finally:
+            if saved is not None:
+                self.set_camera(saved)
+        return state
 
     def reset_camera(self) -> None:
         self.set_camera(self.home_camera())
