@@ -44,6 +44,15 @@ def factory():
     return make_model(), x
 
 
+def digits():
+    """The CNN (random weights) on 4 of scikit-learn's digits, upsampled to 28x28: feature maps that look
+    like the digit (``nn3d shot examples/small_cnn.py:digits``)."""
+    from sklearn.datasets import load_digits
+
+    images = torch.tensor(load_digits().images[:4] / 16.0, dtype=torch.float32)[:, None]
+    return make_model(), torch.nn.functional.interpolate(images, size=(28, 28), mode="bilinear")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--onnx", help="also export the model to this .onnx file (needs the onnx package)")
