@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -22,3 +26,36 @@ def small_scene():
 @pytest.fixture
 def no_edges():
     return EdgeSet.empty()
+
+
+BLOCK_OPENGL = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('vispy', 'OpenGL', 'glfw'):
+            raise ImportError('imported ' + name)
+sys.meta_path.insert(0, Block())
+"""
+
+
+@pytest.fixture
+def run_without_opengl():
+    """Run Python code in a child process where vispy, OpenGL and glfw cannot be imported; returns stdout."""
+
+    def run(code: str) -> str:
+        out = subprocess.run([sys.executable, "-c", BLOCK_OPENGL + code], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.strip()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """A short digits training run recorded by examples/train_digits.py (3 epochs, a record every 5 steps)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    import train_digits
+
+    out = tmp_path_factory.mktemp("run") / "run.nn3d"
+    train_digits.train(str(out), epochs=3, every=5)
+    return out

@@ -14,17 +14,6 @@ from nn3d.network import NetworkError
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.fixture(scope="session")
-def digits_run(tmp_path_factory):
-    """A short digits training run recorded by examples/train_digits.py (3 epochs, a record every 5 steps)."""
-    sys.path.insert(0, str(EXAMPLES))
-    import train_digits
-
-    out = tmp_path_factory.mktemp("run") / "run.nn3d"
-    train_digits.train(str(out), epochs=3, every=5)
-    return out
-
-
 def test_heatmap_is_exact_when_small_and_pools_every_weight_when_large():
     rng = np.random.default_rng(0)
     w = rng.standard_normal((20, 30)).astype(np.float32)
@@ -177,25 +166,14 @@ def test_model_spec_sources_say_what_they_lack():
     assert len(ws) == 1 and ws[0].shape == (6, 8)
 
 
-def test_analysis_imports_no_vispy():
+def test_analysis_imports_no_vispy(run_without_opengl):
     """The analysis data is core: it works with vispy, OpenGL and glfw unimportable."""
     code = """
-import importlib.abc, sys
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('vispy', 'OpenGL', 'glfw'):
-            raise ImportError('analysis imported ' + name)
-sys.meta_path.insert(0, Block())
-import numpy as np
 from nn3d.analysis import Source, heatmap
 src = Source.open('synthetic:mlp:6,5,3')
 print(heatmap(src.weight_matrix(1)).values.shape)
 """
-    import subprocess
-
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(5, 6)"
+    assert run_without_opengl(code) == "(5, 6)"
 
 
 def test_train_digits_example_writes_a_recording(tmp_path):

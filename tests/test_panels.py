@@ -1,6 +1,5 @@
 """The analysis panels: pixels against the data, and their two-way link with the explorer (synthetic events)."""
 
-import sys
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -21,13 +20,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
-def run_file(tmp_path_factory):
-    sys.path.insert(0, str(EXAMPLES))
-    import train_digits
-
-    out = tmp_path_factory.mktemp("run") / "run.nn3d"
-    train_digits.train(str(out), epochs=2, every=4)
-    return out
+def run_file(digits_run):
+    return digits_run
 
 
 @pytest.fixture
