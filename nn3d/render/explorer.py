@@ -16,7 +16,6 @@ from .. import camera as camera_file
 from ..activations import Activations
 from ..camera import CameraState
 from ..inspect import NeuronInfo, neuron_info
-from ..kernels import NAN_LEVEL
 from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from . import cameras
@@ -25,7 +24,6 @@ from .overlays import Overlays
 from .scene import NetworkScene
 
 log = logging.getLogger("nn3d")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 RESELECT_LIMIT = 5_000_000  # re-rank edges by |w*a| on every frame while there are at most this many candidates
 CAMERA_FILE = "nn3d-camera.json"
 
@@ -147,13 +145,7 @@ class Explorer:
         values = self._values(self.frame)
         if values is None:
             return
-        if self.forward_pass:
-            values = values.copy()
-            cut = self.net.layers[self.forward_step].stop
-            self.scene.set_frame(values)
-            self.scene.set_levels(np.full(self.net.n_neurons - cut, NAN_LEVEL, np.uint8), offset=cut)
-        else:
-            self.scene.set_frame(values)
+        self.scene.set_frame(values, reached=self.net.layers[self.forward_step].stop if self.forward_pass else None)
         if self.rule == "contribution" and self._candidates() <= RESELECT_LIMIT:
             self.scene.set_edges(self._edges(self.frame))
         if self.selected is not None:
@@ -430,22 +422,16 @@ def build_scene(net: Network, activations: Activations | None = None, **options)
     return Explorer(net, activations, **options)
 
 
-def _check_image_path(path: Path) -> None:
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise NetworkError(f"cannot write {path.name}: unknown image type; use one of {IMAGE_SUFFIXES}")
-    if not path.parent.exists():
-        raise NetworkError(f"cannot write {path}: folder {path.parent} does not exist")
-
-
 def screenshot(net: Network, path, activations: Activations | None = None, size=(1600, 1000),
                select: int | None = None, **options) -> np.ndarray:
     """Render ``net`` offscreen and write the image to ``path``; returns the (height, width, 4) RGBA array.
 
     ``select`` picks a neuron first (its card and highlights appear with ``hud=True``)."""
-    import imageio.v3 as iio
+    from ..capture.files import IMAGE_SUFFIXES, check_out
+    from ..capture.tiles import write_image
 
     path = Path(path)
-    _check_image_path(path)
+    check_out(path, IMAGE_SUFFIXES, "image")  # before anything is rendered
     explorer = Explorer(net, activations, size=size, **options)
     try:
         if select is not None:
@@ -455,7 +441,7 @@ def screenshot(net: Network, path, activations: Activations | None = None, size=
             image = explorer.render()
     finally:
         explorer.close()
-    iio.imwrite(path, image if path.suffix.lower() == ".png" else image[..., :3])
+    write_image(image, path)
     return image
 
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..camera import CameraState
 from ..colormaps import lut as colormap_lut
+from ..kernels import NAN_LEVEL
 from ..kernels import levels as compute_levels
 from ..layout import EdgeSet, Layout
 from ..network import Network
@@ -71,11 +72,15 @@ class NetworkScene:
         self.edges_set = edges
         self.edges.set_edges(*self._edge_arrays(edges))
 
-    def set_frame(self, values: np.ndarray) -> None:
-        """Colour neurons by one frame of activations (float, (n_neurons,))."""
+    def set_frame(self, values: np.ndarray, reached: int | None = None) -> None:
+        """Colour neurons by one frame of activations (float, (n_neurons,)); with ``reached``, neurons from
+        that index on (layers a forward pass has not reached) are drawn in the "no value" grey. One upload."""
         if values.shape != (self.net.n_neurons,):
             raise ValueError(f"frame has shape {values.shape}, expected ({self.net.n_neurons},)")
-        self.set_levels(compute_levels(values, self.net.starts, self.normalisation))
+        levels = compute_levels(values, self.net.starts, self.normalisation)
+        if reached is not None:
+            levels[reached:] = NAN_LEVEL
+        self.set_levels(levels)
 
     def set_levels(self, levels: np.ndarray, offset: int = 0) -> None:
         """Upload colormap levels (uint8) for neurons ``offset ..``; only these bytes go to the GPU."""
