@@ -20,20 +20,20 @@ def test_smoke_run_writes_records(tmp_path):
     out, png, md = tmp_path / "render.json", tmp_path / "frame.png", tmp_path / "results.md"
     records = render.run([1000, 3000], json_path=str(out), plot_path=str(png), quick=True, markdown_path=str(md))
     assert [(r["name"], r["n"]) for r in records] == [
-        (name, n) for n in (1000, 3000) for name in ("frame", "frame_neurons", "recolour")
+        (name, n) for n in (1000, 3000) for name in render.NAMES
     ]
     for r in records:
         assert {"name", "n", "ms", "baseline", "baseline_ms", "speedup", "p95_ms", "neurons_per_s"} <= set(r)
         assert 0 < r["ms"] <= r["p95_ms"] and r["baseline_ms"] > 0
         assert r["speedup"] == pytest.approx(r["baseline_ms"] / r["ms"])
         assert r["neurons_per_s"] == pytest.approx(r["neurons"] / r["ms"] * 1e3)
-    assert all("edges_per_s" in r for r in records if r["name"] == "frame")
+    assert all("edges_per_s" in r for r in records if r["name"] in ("frame_playback", "frame_orbit"))
     assert all(r["kernel_ms"] > 0 and r["upload_ms"] > 0 for r in records if r["name"] == "recolour")
     saved = json.loads(out.read_text())
     assert saved["records"] == records and saved["machine"]["cores"] >= 1
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = md.read_text()
-    assert "| frame | 10^3 |" in table and "| recolour | 3,000 |" in table and "](frame.png)" in table
+    assert "| frame_playback | 10^3 |" in table and "| recolour | 3,000 |" in table and "](frame.png)" in table
     assert "3,000: kernel" in table
 
 
@@ -41,7 +41,7 @@ def test_both_scenes_draw_the_same_content():
     """The baseline is not a strawman: its image lights up where ours does."""
     net, layout, edges, values = render.content(400)
     scene = render.ours(net, layout, edges, values)
-    canvas, markers, line = render.naive(scene, edges, values)
+    canvas, _, markers, line = render.naive(scene, edges, values)
     try:
         a, b = render.Offscreen(scene.canvas), render.Offscreen(canvas)
         scene.title.visible = False

@@ -118,7 +118,7 @@ class Uploads:
 
 def test_frame_update_uploads_only_the_level_bytes(small_scene):
     scene, values = small_scene
-    scene.render()
+    scene.render(), scene.render()  # the second frame with the same view draws the edge layer
     with Uploads(scene) as up:
         scene.set_frame(values[::-1].copy())
         scene.render()
@@ -136,7 +136,7 @@ def test_partial_level_update_touches_only_its_rows(no_edges):
 
     net = synthetic.mlp([9000, 10])
     scene = NetworkScene(net, grid_layout(net), no_edges, size=(64, 64))
-    scene.render()
+    scene.render(), scene.render()
     with Uploads(scene) as up:
         scene.set_levels(np.full(10, 7, np.uint8), offset=9000)
         scene.render()
@@ -149,3 +149,70 @@ def test_frame_shape_is_checked(small_scene):
     scene, _ = small_scene
     with pytest.raises(ValueError, match="expected"):
         scene.set_frame(np.zeros(3, np.float32))
+
+
+@pytest.fixture
+def edge_scene():
+    from nn3d.bench.render import content
+
+    net, layout, edges, values = content(1200)  # 1200 neurons in 8 layers, 1200 edges, all drawn
+    scene = NetworkScene(net, layout, edges, size=(320, 240))
+    scene.set_frame(values)
+    yield scene, values
+    scene.close()
+
+
+def direct(scene):
+    """A frame with the edges drawn straight into the framebuffer (no edge layer)."""
+    scene.edges.cache_layer = False
+    try:
+        return scene.render()
+    finally:
+        scene.edges.cache_layer = True
+
+
+def assert_same_picture(got, expected):
+    d = np.abs(got.astype(int) - expected)
+    assert d.max() <= 6 and d.mean() < 0.05, (d.max(), d.mean())  # 8-bit rounding of the blends aside
+
+
+def test_edge_layer_gives_the_directly_drawn_picture(edge_scene):
+    scene, values = edge_scene
+    expected = direct(scene)
+    assert ((expected[..., :3] != BG).any(-1)).mean() > 0.05  # set-up: edges fill the space between layers
+    frames = [scene.render() for _ in range(3)]
+    assert scene.edges.layer_draws == 1  # first frame direct, second draws the layer, third composites it
+    for got in frames:
+        assert_same_picture(got, expected)
+    scene.set_frame(values[::-1].copy())  # playback: new colours, same view, same layer
+    assert_same_picture(scene.render(), direct(scene))
+    assert scene.edges.layer_draws == 1
+
+
+def test_edge_layer_follows_the_view_and_the_edges(edge_scene):
+    scene, _ = edge_scene
+    scene.render(), scene.render()
+    assert scene.edges.layer_draws == 1
+    state = scene.camera_state
+    scene.set_camera(state.replace(azimuth=state.azimuth + 25))
+    moved = scene.render()  # a moving view is drawn directly ...
+    assert scene.edges.layer_draws == 1
+    assert_same_picture(moved, direct(scene))
+    assert_same_picture(scene.render(), moved)  # ... and the layer redrawn once it holds still
+    assert scene.edges.layer_draws == 2
+    edges = scene.edges_set
+    scene.set_edges(type(edges)(edges.src[::2], edges.dst[::2], edges.weight[::2], edges.strength[::2]))
+    fewer = direct(scene)
+    assert (fewer != moved).any()
+    scene.render()
+    assert_same_picture(scene.render(), fewer)
+    assert scene.edges.layer_draws == 3
+
+
+def test_edge_layer_keeps_transparency(edge_scene):
+    scene, _ = edge_scene
+    scene.canvas.bgcolor = (0, 0, 0, 0)
+    expected = direct(scene)
+    assert 0 < (expected[..., 3] > 0).mean() < 1 and ((expected[..., 3] > 0) & (expected[..., 3] < 255)).any()
+    scene.render()
+    assert_same_picture(scene.render(), expected)

@@ -4,12 +4,17 @@ Content per size ``n``: :func:`nn3d.synthetic.random_network` with ``n`` neurons
 edges, laid out by :func:`nn3d.layout.grid_layout`, *all* edges drawn, one frame of standard-normal
 activations; the camera is the scene's home view, the frame 1280x720 offscreen.
 
-- ``frame``: one draw of the whole scene into an offscreen framebuffer, to completion (``glFinish``).
-  Ours: :class:`~nn3d.render.scene.NetworkScene` (one point-sprite neuron visual with a byte per neuron, one
-  line visual). Baseline: the naive VisPy scene, one ``Markers`` (face colours per neuron, sized in scene
-  units like ours, no outline) and one ``Line`` (``connect="segments"``, a colour per vertex), same camera.
-  Median and 95th percentile over the repeats; ``neurons_per_s`` and ``edges_per_s`` are ``n`` over the
-  median. ``frame_neurons``: the same with the edges hidden in both (sprites against Markers alone).
+- ``frame_playback``: what the explorer does on every frame of playback (the camera still, new activations):
+  a new frame of activations reaching the GPU and one draw of the whole scene into an offscreen framebuffer,
+  to completion (``glFinish``). Ours: :class:`~nn3d.render.scene.NetworkScene` (one point-sprite neuron
+  visual with a byte per neuron; one line visual that, while the view holds still, composites the edge layer
+  it drew once instead of drawing every line again). Baseline: the naive VisPy scene, one ``Markers`` (face
+  colours per neuron, sized in scene units like ours, no outline) and one ``Line`` (``connect="segments"``,
+  a colour per vertex), same camera, recoloured with ``Markers.set_data``. ``neurons_per_s`` and
+  ``edges_per_s`` are ``n`` over the median.
+- ``frame_orbit``: the camera turns half a degree every frame (activations fixed): every line is drawn again
+  in both scenes, the same ``GL_LINES`` work for the GPU.
+- ``frame_neurons``: the camera still, edges hidden in both (sprites against Markers alone), one draw.
 - ``recolour``: a new frame of activations reaching the GPU, to completion. Ours: the level kernel
   (:func:`nn3d.kernels.levels`, the fastest available) plus :meth:`NetworkScene.set_levels` (one byte per
   neuron, one texture upload). Baseline: the same kernel's RGBA colours (:func:`nn3d.kernels.rgba`) as float
@@ -34,6 +39,7 @@ from . import machine, print_table, write_json
 SIZES = [10**4, 10**5, 10**6, 10**7]
 FRAME_SIZE = (1280, 720)
 COLUMNS = ["name", "n", "ms", "p95_ms", "baseline", "baseline_ms", "baseline_p95_ms", "speedup", "repeats"]
+NAMES = ("frame_playback", "frame_orbit", "frame_neurons", "recolour")
 POS_COLOR, NEG_COLOR, EDGE_ALPHA = (1.0, 0.72, 0.35), (0.35, 0.62, 1.0), 0.6  # as nn3d.render.visuals.Edges
 
 
@@ -121,7 +127,7 @@ def naive(scene, edges, values):
     line.set_gl_state("translucent", depth_test=True, depth_mask=False)
     markers.order, line.order = 0, 1
     cameras.apply(view, scene.camera_state)
-    return canvas, markers, line
+    return canvas, view, markers, line
 
 
 def _times(fn, repeats: int, warmup: int = 1) -> np.ndarray:
@@ -144,38 +150,62 @@ def _repeats(n: int, quick: bool) -> int:
 def measure(n: int, quick: bool = False) -> list[dict]:
     """The frame and recolour records for one size."""
     from ..kernels import levels, rgba
+    from ..render import cameras
 
     net, layout, edges, values = content(n)
     scene = ours(net, layout, edges, values)
-    canvas, markers, line = naive(scene, edges, values)
+    canvas, view, markers, line = naive(scene, edges, values)
     repeats = _repeats(n, quick)
+    size = 2 * float(scene.neurons.shared_program["u_radius"])
+    frames = [values, values[::-1].copy()]  # alternate two frames: every recolour really changes colours
+    k = [0]
+
+    def recolour_ours():
+        k[0] ^= 1
+        scene.set_levels(levels(frames[k[0]], net.starts))
+
+    def recolour_naive():
+        k[0] ^= 1
+        face = rgba(frames[k[0]], scene.lut, net.starts).astype(np.float32) / 255
+        markers.set_data(layout.positions, size=size, edge_width=0, face_color=face)
+
     try:
         mine, theirs = Offscreen(scene.canvas), Offscreen(canvas)
-        t_ours = _times(mine.draw, repeats)
-        t_base = _times(theirs.draw, repeats)
+        home = scene.camera_state
+
+        def both(state):
+            scene.set_camera(state)
+            cameras.apply(view, state)
+
+        def orbit(offscreen):
+            def step():
+                both(home.replace(azimuth=home.azimuth + 0.5 * step.i))
+                step.i += 1
+                offscreen.draw()
+            step.i = 0
+            return step
+
+        def current(fn, offscreen):
+            def frame():
+                offscreen.canvas.set_current()
+                fn()
+                offscreen.draw()
+            return frame
+
+        p_ours = _times(current(recolour_ours, mine), repeats, warmup=2)  # the 2nd frame draws the edge layer
+        p_base = _times(current(recolour_naive, theirs), repeats)
+        o_ours = _times(orbit(mine), repeats)
+        o_base = _times(orbit(theirs), repeats)
+        both(home)
         scene.edges.visible = line.visible = False  # neurons alone: point sprites against Markers
         n_ours = _times(mine.draw, repeats)
         n_base = _times(theirs.draw, repeats)
-        frames = [values, values[::-1].copy()]  # alternate two frames: every recolour really changes colours
-        k = [0]
-
-        def recolour_ours():
-            k[0] ^= 1
-            scene.set_levels(levels(frames[k[0]], net.starts))
-            mine.finish()
-
-        def recolour_naive():
-            k[0] ^= 1
-            face = rgba(frames[k[0]], scene.lut, net.starts).astype(np.float32) / 255
-            markers.set_data(layout.positions, size=2 * float(scene.neurons.shared_program["u_radius"]),
-                             edge_width=0, face_color=face)
-            theirs.finish()
 
         scene.canvas.set_current()
         recolours = repeats if quick or n > 10**6 else 30  # cheap next to a frame: more repeats, steadier medians
-        r_ours = _times(recolour_ours, recolours)
+        r_ours = _times(lambda: (recolour_ours(), mine.finish()), recolours)
         canvas.set_current()
-        r_base = _times(recolour_naive, recolours)
+        r_base = _times(lambda: (recolour_naive(), theirs.finish()), recolours)
         scene.canvas.set_current()
         kernel_ms = float(np.median(_times(lambda: levels(frames[0], net.starts), recolours)))
         lv = levels(frames[1], net.starts)
@@ -192,9 +222,10 @@ def measure(n: int, quick: bool = False) -> list[dict]:
                 **{k: v(ms) for k, v in extra.items()}}
 
     per_s = lambda count: lambda ms: count / ms * 1e3  # noqa: E731
+    whole = {"neurons_per_s": per_s(net.n_neurons), "edges_per_s": per_s(len(edges))}
     return [
-        record("frame", t_ours, t_base, "vispy Markers + Line", neurons_per_s=per_s(net.n_neurons),
-               edges_per_s=per_s(len(edges))),
+        record("frame_playback", p_ours, p_base, "vispy Markers.set_data + Line", **whole),
+        record("frame_orbit", o_ours, o_base, "vispy Markers + Line", **whole),
         record("frame_neurons", n_ours, n_base, "vispy Markers", neurons_per_s=per_s(net.n_neurons)),
         {**record("recolour", r_ours, r_base, "Markers.set_data(face_color)", neurons_per_s=per_s(net.n_neurons)),
          "repeats": recolours, "kernel_ms": kernel_ms, "upload_ms": upload_ms},
@@ -218,8 +249,10 @@ def markdown(records: list[dict], plot_path: str | None = None, info: dict | Non
         "## Render benchmark", "",
         f"{info['date']}; {info['cpu']}, {info['cores']} cores; OpenGL: Mesa llvmpipe (software) through EGL; "
         f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]} offscreen. Scenes: `n` neurons in 8 layers and `n` random edges, all "
-        "drawn. Median and 95th percentile (ms) over `repeats`; baselines measured in the same run on the same "
-        "content. `python benchmarks/render.py` (or `nn3d bench render`).", "",
+        "drawn. `frame_playback`: new activations and one frame, the camera still (what playback does on every "
+        "frame); `frame_orbit`: the camera turning half a degree per frame; `frame_neurons`: edges hidden; "
+        "`recolour`: new activations reaching the GPU. Median and 95th percentile (ms) over `repeats`; baselines "
+        "measured in the same run on the same content. `python benchmarks/render.py` (or `nn3d bench render`).", "",
         "| measure | n | ours ms | p95 | baseline | baseline ms | p95 | speedup | neurons/s | edges/s |",
         "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|",
     ]
@@ -247,7 +280,7 @@ def run(sizes: list[int] | None = None, json_path: str | None = None, plot_path:
     records = []
     for n in sizes or SIZES:
         records += measure(int(n), quick=quick)
-        print_table(records[-3:], COLUMNS)
+        print_table(records[-len(NAMES):], COLUMNS)
     print_table(records, COLUMNS, title=f"render benchmark, {FRAME_SIZE[0]}x{FRAME_SIZE[1]} offscreen")
     if json_path:
         write_json(json_path, records, frame_size=list(FRAME_SIZE))
@@ -267,7 +300,8 @@ def plot(records: list[dict], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    for name, what, color in (("frame", "whole frame", "C0"), ("frame_neurons", "neurons only", "C2")):
+    for name, what, color in (("frame_playback", "playback frame", "C0"), ("frame_orbit", "camera-moving frame", "C1"),
+                              ("frame_neurons", "neurons only", "C2")):
         rows = [r for r in records if r["name"] == name]
         if not rows:
             continue

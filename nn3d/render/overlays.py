@@ -22,6 +22,7 @@ P  save camera to nn3d-camera.json    L  load it    H  this help    Esc  quit
 panels: click a layer's neuron to show it · click the curves to jump to that step · ]  next attention head"""
 
 TEXT = dict(color="white", anchor_x="left", anchor_y="bottom", font_size=9)
+CHAR_PX = 6.2  # a generous average character width of TEXT, in canvas pixels
 
 
 def layer_label(layer) -> str:
@@ -53,19 +54,23 @@ class Overlays:
 
     def place(self, size) -> None:
         """Lay out the 2-D overlays for a canvas of ``size`` (width, height)."""
-        w, h = size
-        bw, bh, x, y = min(260, w // 3), 12, w - min(260, w // 3) - 20, h - 44
-        self.bar.transform = STTransform(scale=(bw / 255, bh), translate=(x, y))
-        # in canvas pixels (y down) anchor_y="bottom" hangs the text below its position, "top" sets it above
-        self.bar_low.pos, self.bar_high.pos, self.bar_title.pos = (x, y + bh + 4), (x + bw, y + bh + 4), (x, y - 4)
-        self.size = (w, h)
+        self.size = tuple(size)
         self.set_card(self.card.text)
         self.help.pos = (14, 112)
 
     def set_card(self, text: str) -> None:
-        """The picked neuron's description, at the bottom left."""
+        """The picked neuron's description, at the bottom left; the colour bar moves from the bottom right to
+        the top right when the card would reach it."""
+        w, h = self.size
         self.card.text = text
-        self.card.pos = (14, self.size[1] - 20 - 15 * (text.count("\n") + 1))
+        self.card.pos = (14, h - 20 - 15 * (text.count("\n") + 1))
+        bw, bh = min(260, w // 3), 12
+        x = w - bw - 20
+        card_right = 14 + CHAR_PX * max((len(line) for line in text.splitlines()), default=0)
+        y = 44 if text and card_right + 16 > x else h - 44
+        self.bar.transform = STTransform(scale=(bw / 255, bh), translate=(x, y))
+        # in canvas pixels (y down) anchor_y="bottom" hangs the text below its position, "top" sets it above
+        self.bar_low.pos, self.bar_high.pos, self.bar_title.pos = (x, y + bh + 4), (x + bw, y + bh + 4), (x, y - 4)
 
     def set_colorbar(self, lut: np.ndarray, low: str, high: str, title: str) -> None:
         self.bar.set_data(lut[None, :255])

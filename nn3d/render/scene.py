@@ -48,7 +48,7 @@ class NetworkScene:
         self.neurons = Neurons(layout.positions, self.levels, self.lut,
                                radius=radius or 0.32 * layout.pitch, parent=self.view.scene)
         self.edges_set = edges
-        self.edges = Edges(*self._edge_arrays(edges), parent=self.view.scene)
+        self.edges = Edges(*self._edge_arrays(edges), occluder=self.neurons, parent=self.view.scene)
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
         self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
                                         anchor_x="left", anchor_y="bottom", pos=(14, 28))

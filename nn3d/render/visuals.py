@@ -88,10 +88,18 @@ class EdgesVisual(Visual):
     ``positions`` is (2 * n_edges, 3): source and destination of each edge in turn; ``weight`` is
     (n_edges,) in [-1, 1]. Drawn after the neurons with depth test but no depth writes, so edges never
     hide neurons; blended over what is behind them.
+
+    Edges are most of a frame's work (long thin lines, heavily overdrawn), and while the camera and the edge
+    set stay the same they do not change: playback only recolours neurons. So the visual keeps an *edge
+    layer*: once two consecutive frames have the same view, it draws the edges once into a framebuffer-sized
+    texture (premultiplied RGBA, with ``occluder``'s depth so that neurons still hide the edges behind them)
+    and from then on composites that texture "over" the frame, one textured quad, until the view, the
+    framebuffer or the edges change. Compositing premultiplied "over" is associative, so the picture is the
+    one direct drawing gives (up to 8-bit rounding). ``cache_layer = False`` always draws directly.
     """
 
     def __init__(self, positions: np.ndarray, weight: np.ndarray, alpha: float = 0.6,
-                 pos_color=(1.0, 0.72, 0.35, 1.0), neg_color=(0.35, 0.62, 1.0, 1.0)):
+                 pos_color=(1.0, 0.72, 0.35, 1.0), neg_color=(0.35, 0.62, 1.0, 1.0), occluder=None):
         super().__init__(vcode=load("edges.vert"), fcode=load("edges.frag"))
         self._positions = np.empty((0, 3), np.float32)
         self._pos_buffer = gloo.VertexBuffer(np.zeros((2, 3), np.float32))
@@ -106,6 +114,13 @@ class EdgesVisual(Visual):
                           # alpha composited "over" (not a * a), so that transparent screenshots stay right
                           blend_func=("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha"),
                           cull_face=False)
+        self.occluder = occluder
+        self.cache_layer = True
+        self.layer_draws = 0  # how many times the edge layer was (re)drawn: tests and the HUD read it
+        self._version = 0
+        self._layer = self._layer_key = self._last_key = None
+        self._composite = gloo.Program(load("layer.vert"), load("layer.frag"))
+        self._composite["a_position"] = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]], np.float32)
         self.set_edges(positions, weight)
 
     def set_edges(self, positions: np.ndarray, weight: np.ndarray) -> None:
@@ -113,13 +128,72 @@ class EdgesVisual(Visual):
         self._positions = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 3)
         self._pos_buffer.set_data(self._positions)
         self._weight_buffer.set_data(np.repeat(np.asarray(weight, np.float32), 2))
+        self._version += 1
         self.update()
 
     def draw(self):
+        if not self.visible:
+            return
+        key = self._view_key()
+        if key is None:
+            self._draw_edges()
+            return
+        if key not in (self._layer_key, self._last_key):  # the view is moving: draw directly
+            self._last_key = key
+            self._draw_edges()
+            return
+        self._last_key = key
+        if key != self._layer_key:
+            self._draw_layer(key)
+        gloo.set_state(depth_test=False, blend=True, blend_func=("one", "one_minus_src_alpha"))
+        self._composite.draw("triangle_strip")
+        gloo.set_state(**self._vshare.gl_state)
+        gloo.set_depth_mask(True)
+
+    def _draw_edges(self):
         super().draw()
         # GL state outlives the draw: with depth writes left off, the next frame's clear would not clear the
         # depth buffer and every neuron would fail the depth test.
         gloo.set_depth_mask(True)
+
+    def _view_key(self):
+        """What the edges' pixels depend on besides the edges: the transform to clip space, the viewport and
+        framebuffer, and the occluder's state; None when the layer cannot be used."""
+        canvas = getattr(self, "canvas", None)
+        if not self.cache_layer or canvas is None:
+            return None
+        try:  # VisPy's framebuffer and viewport stacks (private): what canvas.render/push_fbo draw into
+            fbo, stack = canvas._current_framebuffer()[0], canvas._vp_stack
+        except AttributeError:  # a VisPy without them: no layer, draw directly
+            return None
+        shape = tuple(fbo.color_buffer.shape[:2]) if fbo is not None else tuple(canvas.physical_size[::-1])
+        viewport = tuple(stack[-1]) if stack else (0, 0, *canvas.physical_size)
+        clip = self.get_transform("visual", "render").map(np.eye(4)).round(9)
+        occ = self.occluder
+        occluder = (None if occ is None or not occ.visible else
+                    (id(occ._positions), float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"])))
+        return shape, viewport, clip.tobytes(), occluder, self._version
+
+    def _draw_layer(self, key):
+        """Draw the edges, hidden by the occluder's depth, into the layer texture (premultiplied RGBA)."""
+        shape = key[0]
+        if self._layer is None or self._layer[1].shape[:2] != shape:
+            texture = gloo.Texture2D(shape + (4,), format="rgba", interpolation="nearest")
+            self._layer = gloo.FrameBuffer(color=texture, depth=gloo.RenderBuffer(shape)), texture
+            self._composite["u_layer"] = texture
+            self._composite["u_size"] = (float(shape[1]), float(shape[0]))
+        fbo = self._layer[0]
+        fbo.activate()  # same size and viewport as the frame's framebuffer: pixels line up one to one
+        try:
+            gloo.clear(color=(0.0, 0.0, 0.0, 0.0), depth=True)
+            if key[3] is not None:
+                self.occluder.draw()
+                gloo.clear(color=(0.0, 0.0, 0.0, 0.0), depth=False)  # keep the neurons' depth only
+            self._draw_edges()
+        finally:
+            fbo.deactivate()
+        self._layer_key = key
+        self.layer_draws += 1
 
     def _prepare_transforms(self, view):
         view.view_program.vert["transform"] = view.get_transform()
