@@ -147,7 +147,7 @@ def handle(tr, mod, name: str, ins: list, out) -> None:
 def dense_conn(tr, src: int, w: np.ndarray, main: torch.Tensor) -> tuple:
     """A Linear's connection: ``dense`` between flat layers, ``linear`` along the last axis (tokens)."""
     s = tr.nodes[src]
-    dst_shape, _ = tr.per_sample(main)
+    dst_shape = tr.sample_shape(main)
     dst_size = int(np.prod(dst_shape))
     if w.ndim == 2 and s.size == w.shape[1] and dst_size == w.shape[0]:
         return (src, "dense", w, None, None)
@@ -160,7 +160,7 @@ def dense_conn(tr, src: int, w: np.ndarray, main: torch.Tensor) -> tuple:
 def conv_conn(tr, src: int, w: np.ndarray, stride, padding, dilation, groups, main) -> tuple:
     """A convolution's connection, keeping the kernel; ``generic`` when the shapes do not fit."""
     s = tr.nodes[src]
-    dst_shape, _ = tr.per_sample(main)
+    dst_shape = tr.sample_shape(main)
     n = w.ndim - 2
     if len(s.shape) == n + 1 == len(dst_shape) and s.shape[0] == w.shape[1] * int(groups):
         params = {"stride": _tuple(stride, n), "padding": padding if isinstance(padding, str) else _tuple(padding, n),
@@ -172,7 +172,7 @@ def conv_conn(tr, src: int, w: np.ndarray, stride, padding, dilation, groups, ma
 def pool_conn(tr, src: int, op: str, sizes: dict, main) -> tuple:
     """A pooling connection: windows (``kernel_size``, ``stride``, ``padding``) or adaptive ``output_size``."""
     s = tr.nodes[src]
-    dst_shape, _ = tr.per_sample(main)
+    dst_shape = tr.sample_shape(main)
     if len(s.shape) != len(dst_shape) or s.shape[0] != dst_shape[0]:
         return (src, "generic", None, None, None)
     n = len(s.shape) - 1
@@ -303,14 +303,19 @@ def _concat(tr, op, func, args, kwargs, out) -> bool:
     """A concat layer with identity connections that say where each input's neurons land."""
     tensors = args[0] if args else kwargs.get("tensors")
     dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-    if not isinstance(tensors, (list, tuple)) or not isinstance(dim, int) or dim == 0:
+    if not isinstance(tensors, (list, tuple)) or not isinstance(dim, int) or not tensors:
         return False
-    if any(t.ndim == 0 or t.shape[0] != tr.batch for t in tensors):
+    axes = {tr.batch_axis(t) for t in tensors}  # the batch axis: the first, or e.g. 1 for (tokens, batch, dim)
+    b = axes.pop() if len(axes) == 1 else None
+    if b is None or any(t.ndim <= b or t.shape[b] != tr.batch for t in tensors):
         return False
-    pdim = dim - 1 if dim > 0 else dim
+    dim = dim + tensors[0].ndim if dim < 0 else dim
+    if dim == b:
+        return False
+    pdim = dim - 1 if dim > b else dim
     offsets, idx, srcs = 0, [], []
     for t in tensors:
-        shape, _ = tr.per_sample(t)
+        shape = tr.sample_shape(t)
         n = int(np.prod(shape))
         p = tr.lookup(t)
         if p is not None and t.is_floating_point():

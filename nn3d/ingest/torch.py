@@ -21,49 +21,66 @@ log = logging.getLogger("nn3d")
 EMPTY = np.empty(0, dtype=np.float32)
 
 
-def _leaves(inputs) -> list:
-    import torch
+def _keyed(inputs) -> list:
+    from ._trace import keyed
 
-    if isinstance(inputs, dict):
-        inputs = list(inputs.values())
-    if not isinstance(inputs, (tuple, list)):
-        inputs = [inputs]
-    return [t for t in inputs if isinstance(t, torch.Tensor)]
+    return keyed(inputs)
 
 
-def _batch_of(inputs) -> int:
-    tensors = _leaves(inputs)
-    if not tensors or tensors[0].ndim < 1 or tensors[0].shape[0] < 1:
+def _batch_of(inputs, axes: dict | None = None) -> int:
+    """The batch size: the first input's first axis, or its ``axes`` entry (1: sequence first, None: unbatched)."""
+    tensors = _keyed(inputs)
+    key, t = tensors[0] if tensors else (None, None)
+    axis = (axes or {}).get(key, 0)
+    if axis is None:
+        return 1
+    if t is None or t.ndim <= axis or t.shape[axis] < 1:
         raise IngestError("example_inputs must hold a batch tensor (samples first) with at least one sample")
-    return int(tensors[0].shape[0])
+    return int(t.shape[axis])
 
 
-def _slice(inputs, lo: int, hi: int, batch: int):
+def _slice(inputs, lo: int, hi: int, batch: int, axes: dict | None = None):
     import torch
 
-    def cut(t):
-        return t[lo:hi] if isinstance(t, torch.Tensor) and t.ndim and t.shape[0] == batch else t
+    def cut(key, t):
+        axis = (axes or {}).get(key, 0)
+        if not isinstance(t, torch.Tensor) or axis is None or t.ndim <= axis or t.shape[axis] != batch:
+            return t
+        return t.narrow(axis, lo, hi - lo)
 
     if isinstance(inputs, dict):
-        return {k: cut(v) for k, v in inputs.items()}
+        return {k: cut(k, v) for k, v in inputs.items()}
     if isinstance(inputs, (tuple, list)):
-        return type(inputs)(cut(v) for v in inputs)
-    return cut(inputs)
+        return type(inputs)(cut(f"input{i}", v) for i, v in enumerate(inputs))
+    return cut("input0", inputs)
 
 
-def trace(model, inputs, record=None):
-    """Run one traced forward pass; returns the :class:`._trace.Tracer` (nodes in forward order)."""
+def trace(model, inputs, record=None, axes: dict | None = None):
+    """Run one traced forward pass; returns the :class:`._trace.Tracer` (nodes in forward order).
+
+    ``axes`` maps input keys (``input0``, ... or keywords) to their batch axis when it is not the first; the
+    pass finds them itself when a ``batch_first=False`` attention shows it (then it runs again, see
+    :class:`._trace.Retrace`), and the tracer's ``input_axes`` says what it used.
+    """
     import torch
 
-    from ._trace import Tracer
+    from ._trace import Retrace, Tracer
 
     if not isinstance(model, torch.nn.Module):
         raise IngestError(f"from_torch needs a torch.nn.Module, got {type(model).__name__}")
-    tracer = Tracer(model, _batch_of(inputs), record)
+    axes = dict(axes or {})
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:
-        tracer.run(inputs)
+        for _ in range(len(_keyed(inputs)) + 1):  # each retrace fixes at least one more input
+            tracer = Tracer(model, _batch_of(inputs, axes), record, axes)
+            try:
+                tracer.run(inputs)
+            except Retrace as r:
+                axes.update(r.axes)
+                continue
+            return tracer
+        raise IngestError(f"{type(model).__name__}: nn3d could not settle which input axis is the batch")
     except IngestError:
         raise
     except Exception as e:
@@ -71,7 +88,6 @@ def trace(model, inputs, record=None):
     finally:
         for m, training in modes.items():
             m.train(training)
-    return tracer
 
 
 def _kept(tracer) -> list[int]:
@@ -123,7 +139,11 @@ def from_torch(
         layers with their weights kept as float32 views (shared with the model, never expanded); unknown leaf
         modules become generic layers, listed in one logged line.
     example_inputs : Tensor, tuple of tensors (positional) or dict (keyword, e.g. a tokenizer's output)
-        A batch: samples first. Token ids of shape (batch, tokens) give layers with a tokens axis.
+        A batch: samples first. Token ids of shape (batch, tokens) give layers with a tokens axis. Inputs that
+        reach an ``nn.MultiheadAttention`` with ``batch_first=False`` (PyTorch's default; also inside
+        ``nn.Transformer*``) may be (tokens, batch, ...): the trace sees it there and reads their batch from
+        axis 1, so layers are (tokens, dim) per sample either way; an unbatched (tokens, dim) query makes the
+        input one sample (logged).
     name : str, optional
         The network's name (default: the model's class name).
     layers : list of str, optional
@@ -138,19 +158,27 @@ def from_torch(
     (Network, Activations)
         ``Activations.values[i]`` holds every layer's output for sample ``i``, layers in forward order.
     """
-    batch = _batch_of(example_inputs)
-    chunk = batch if not chunk or chunk >= batch else int(chunk)
-    net, values, tracer0 = None, None, None
-    for lo in range(0, batch, chunk):
-        hi = min(batch, lo + chunk)
-        part = example_inputs if chunk == batch else _slice(example_inputs, lo, hi, batch)
-        tracer = trace(model, part, record=layers)
-        if net is None:
-            net = network_of(tracer, name or type(model).__name__)
-            keep = _kept(tracer)
-            values = Activations.allocate(batch, net.n_neurons, memmap)
-            tracer0 = tracer
-        elif [(n.name, n.shape) for n in (tracer.nodes[i] for i in keep)] != [
+    axes: dict = {}
+    for _ in range(3):  # again when the first chunk shows that the batch is not the inputs' first axis
+        batch = _batch_of(example_inputs, axes)
+        step = batch if not chunk or chunk >= batch else int(chunk)
+        whole = step == batch
+        tracer0 = trace(model, example_inputs if whole else _slice(example_inputs, 0, step, batch, axes),
+                        record=layers, axes=axes)
+        if whole or tracer0.input_axes == axes:
+            break
+        axes = tracer0.input_axes
+    else:
+        raise IngestError(f"{type(model).__name__}: the inputs' batch axis changed between chunks; pass chunk=None")
+    if whole:  # the whole batch in one pass, along the batch axis that the pass found
+        axes, batch, step = tracer0.input_axes, tracer0.batch, tracer0.batch
+    net = network_of(tracer0, name or type(model).__name__)
+    keep = _kept(tracer0)
+    values = Activations.allocate(batch, net.n_neurons, memmap)
+    for lo in range(0, batch, step):
+        hi = min(batch, lo + step)
+        tracer = tracer0 if lo == 0 else trace(model, _slice(example_inputs, lo, hi, batch, axes), layers, axes)
+        if [(n.name, n.shape) for n in (tracer.nodes[i] for i in keep)] != [
             (layer.name, layer.shape) for layer in net.layers
         ]:
             raise IngestError(f"{net.name}: the traced graph changed between batch chunks; pass chunk=None")
@@ -160,6 +188,8 @@ def from_torch(
             "nn3d: drawn as generic layers (unknown modules): %s",
             ", ".join(f"{n} ({c})" for n, c in tracer0.unknown.items()),
         )
+    for note in tracer0.notes:
+        log.warning("nn3d: %s", note)
     if isinstance(values, np.memmap):
         values.flush()
     return net, Activations(values, tuple(f"sample {i}" for i in range(batch)))
