@@ -1,5 +1,10 @@
 """Rendered frames read back: neurons where they project, in their colormap colour; nothing elsewhere."""
 
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -216,3 +221,43 @@ def test_edge_layer_keeps_transparency(edge_scene):
     assert 0 < (expected[..., 3] > 0).mean() < 1 and ((expected[..., 3] > 0) & (expected[..., 3] < 255)).any()
     scene.render()
     assert_same_picture(scene.render(), expected)
+
+
+WINDOW_SCRIPT = """
+import numpy as np
+from vispy import app, gloo
+from nn3d.bench.render import content
+from nn3d.render.scene import NetworkScene
+net, layout, edges, values = content(3000)
+scene = NetworkScene(net, layout, edges, size=(400, 300), show=True)
+scene.set_frame(values)
+def frame():
+    scene.canvas.update()
+    for _ in range(5):
+        app.process_events()
+    scene.canvas.set_current()
+    return gloo.read_pixels(alpha=True).astype(int)
+scene.edges.cache_layer = False
+expected = frame()
+scene.edges.cache_layer = True
+frames = [frame() for _ in range(3)]
+d = np.abs(frames[-1] - expected)
+lit = (expected[..., :3] != expected[0, 0, :3]).any(-1).mean()
+print(scene.edges.layer_draws, (d.max(-1) > 8).sum(), d.mean(), lit)
+scene.close()
+"""
+
+
+def test_edge_layer_in_a_window_matches_direct_drawing():
+    """In a glfw window (24-bit depth, unlike gloo's 16-bit render buffers) the layer gives the same picture."""
+    if not shutil.which("xvfb-run"):
+        if os.environ.get("CI"):
+            pytest.fail("CI must install xvfb (see .ci/setup)")
+        pytest.skip("xvfb-run is not installed")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "NN3D_BACKEND")}
+    r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", sys.executable, "-c", WINDOW_SCRIPT],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    layer_draws, off, mean, lit = r.stdout.split()
+    assert int(layer_draws) == 1 and float(lit) > 0.03
+    assert int(off) <= 5 and float(mean) < 0.05, r.stdout

@@ -9,6 +9,8 @@ from vispy.visuals import Visual
 
 from .shaders import load
 
+DEPTH_COMPONENT24 = 0x81A6
+
 
 def _bounds(positions: np.ndarray, axis: int) -> tuple[float, float] | None:
     if len(positions) == 0:
@@ -167,26 +169,32 @@ class EdgesVisual(Visual):
         except AttributeError:  # a VisPy without them: no layer, draw directly
             return None
         shape = tuple(fbo.color_buffer.shape[:2]) if fbo is not None else tuple(canvas.physical_size[::-1])
+        # the layer's depth must have the frame's precision, or edges that touch a neuron show in one and not in
+        # the other: gloo's depth render buffers have 16 bits, a window has its configured depth size
+        depth_bits = 16 if fbo is not None else int(canvas.context.config.get("depth_size") or 24)
         viewport = tuple(stack[-1]) if stack else (0, 0, *canvas.physical_size)
         clip = self.get_transform("visual", "render").map(np.eye(4)).round(9)
         occ = self.occluder
         occluder = (None if occ is None or not occ.visible else
                     (id(occ._positions), float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"])))
-        return shape, viewport, clip.tobytes(), occluder, self._version
+        return shape, depth_bits, viewport, clip.tobytes(), occluder, self._version
 
     def _draw_layer(self, key):
         """Draw the edges, hidden by the occluder's depth, into the layer texture (premultiplied RGBA)."""
-        shape = key[0]
-        if self._layer is None or self._layer[1].shape[:2] != shape:
+        shape, depth_bits = key[:2]
+        if self._layer is None or self._layer[1:] != (shape, depth_bits):
             texture = gloo.Texture2D(shape + (4,), format="rgba", interpolation="nearest")
-            self._layer = gloo.FrameBuffer(color=texture, depth=gloo.RenderBuffer(shape)), texture
+            depth = gloo.RenderBuffer(shape, format="depth")
+            if depth_bits > 16:  # gloo only knows "depth" (16 bits); GLIR takes a GL format too
+                depth._glir.command("SIZE", depth.id, shape, DEPTH_COMPONENT24)
+            self._layer = gloo.FrameBuffer(color=texture, depth=depth), shape, depth_bits
             self._composite["u_layer"] = texture
             self._composite["u_size"] = (float(shape[1]), float(shape[0]))
         fbo = self._layer[0]
         fbo.activate()  # same size and viewport as the frame's framebuffer: pixels line up one to one
         try:
             gloo.clear(color=(0.0, 0.0, 0.0, 0.0), depth=True)
-            if key[3] is not None:
+            if key[4] is not None:
                 self.occluder.draw()
                 gloo.clear(color=(0.0, 0.0, 0.0, 0.0), depth=False)  # keep the neurons' depth only
             self._draw_edges()
