@@ -27,6 +27,16 @@ def size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def fold(text: str) -> int | str:
+    """The --fold value: "auto", "none" or a number of rows >= 1 (see :func:`nn3d.layout.layout`)."""
+    key = text.strip().lower()
+    if key in ("auto", "none"):
+        return key
+    if key.isdigit() and int(key) >= 1:
+        return int(key)
+    raise argparse.ArgumentTypeError(f"must be auto, none or a number of rows >= 1, not {text!r}")
+
+
 def _scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frame", type=int, default=0, help="which frame (sample) of the activations")
     p.add_argument("--colormap", default="viridis", help="VisPy colormap name (default viridis)")
@@ -40,6 +50,9 @@ def _scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spacing", type=float, default=1.0, help="scale the gaps between layers (default 1)")
     p.add_argument("--conv", choices=("tile", "stack"), default="tile",
                    help="conv feature maps tiled in a plane (default) or stacked in depth")
+    p.add_argument("--fold", type=fold, default="auto", metavar="auto|none|N",
+                   help="wrap a deep model into rows like lines of text: auto (default: only a long, thin "
+                        "scene, into rows that fill a 16:9 view), none, or N rows")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -91,7 +104,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _options(args) -> dict:
-    keys = ("frame", "colormap", "normalisation", "k", "budget", "rule", "camera", "spacing", "conv")
+    keys = ("frame", "colormap", "normalisation", "k", "budget", "rule", "camera", "spacing", "conv", "fold")
     return {k: getattr(args, k) for k in keys}
 
 

@@ -81,6 +81,20 @@ def test_bad_size_is_a_usage_error():
     assert r.returncode == 2 and "size must be WIDTHxHEIGHT" in r.stderr
 
 
+def test_bad_fold_is_a_usage_error():
+    r = run_cli("shot", "synthetic:mlp:4,3", "-o", "x.png", "--fold", "0")
+    assert r.returncode == 2 and "--fold: must be auto, none or a number of rows >= 1, not '0'" in r.stderr
+
+
+def test_fold_reaches_the_layout(tmp_path):
+    from nn3d.cli import main
+
+    flat, folded = tmp_path / "flat.png", tmp_path / "folded.png"
+    assert main(["shot", "synthetic:mlp:40,30,20,10", "-o", str(flat), "--size", "320x200", "--fold", "none"]) == 0
+    assert main(["shot", "synthetic:mlp:40,30,20,10", "-o", str(folded), "--size", "320x200", "--fold", "2"]) == 0
+    assert (iio.imread(flat) != iio.imread(folded)).any()
+
+
 def test_view_without_display_says_so():
     r = run_cli("view", "synthetic:mlp:4,3", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert r.returncode == 2 and r.stderr.strip().startswith("nn3d: error: no display")

@@ -27,7 +27,14 @@ def test_run_writes_records_with_baselines(tmp_path, monkeypatch):
         calls.append(big)
         return 2.0
 
+    def fake_interleaved(fns, rounds=3):
+        for fn in fns.values():
+            fn()
+            calls.append("interleaved")
+        return dict.fromkeys(fns, 2.0)
+
     monkeypatch.setattr(bench, "_time", fake_time)
+    monkeypatch.setattr(bench, "_interleaved", fake_interleaved)
     monkeypatch.setattr(bench, "copy_floor_ms", lambda n, cache=False: 0.5)
     path = tmp_path / "layout.json"
     records = bench.run(sizes=[2000, 5000], json_path=str(path), edge_sizes=[20_000])
@@ -40,3 +47,20 @@ def test_run_writes_records_with_baselines(tmp_path, monkeypatch):
     data = json.loads(path.read_text())
     assert data["records"] == records and data["machine"]["cores"] >= 1
     assert len(calls) == 2 * len(records)  # nn3d's way and the NumPy baseline, each timed
+    place = [r for r in records if r["name"] == "layout.place.reuse"]
+    assert place[-1]["vs_largest"] == 1.0
+    assert place[0]["vs_largest"] == round(place[0]["ns_per"] / place[-1]["ns_per"], 2)
+
+
+def test_flatness_compares_every_size_with_the_largest():
+    recs = [{"name": "layout.place.reuse", "n": n, "ns_per": v} for n, v in ((10**4, 9.0), (10**5, 1.5), (10**6, 0.5),
+                                                                            (10**7, 1.0))]
+    flat = bench.flatness(recs)["layout.place.reuse"]
+    assert flat["worst_vs_largest"] == 1.5 and flat["max_over_min"] == 3.0  # 1e4 is below the claim's range
+    assert flat["n"] == [10**4, 10**5, 10**6, 10**7] and "layout.place" not in bench.flatness(recs)
+
+
+def test_interleaved_timing_takes_the_median_over_rounds(monkeypatch):
+    seq = iter([1.0, 10.0, 3.0, 20.0, 2.0, 30.0])
+    monkeypatch.setattr(bench, "median_ms", lambda fn, **kw: next(seq))
+    assert bench._interleaved({"a": None, "b": None}, rounds=3) == {"a": 2.0, "b": 20.0}

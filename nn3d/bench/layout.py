@@ -5,7 +5,8 @@ the same run: placement against :func:`nn3d.layout.placement.place_numpy` (per-l
 arithmetic, same DAG code), edge selection against :mod:`nn3d.layout.reference`-style ``argpartition`` of
 the whole |score| matrix (dense) and a ``lexsort`` of every edge by destination and |score| (sparse).
 Records: ``name``, ``n`` (neurons or candidate edges), ``ms``, ``ns_per`` (ns per neuron / candidate),
-``baseline``, ``baseline_ms``, ``speedup``.
+``baseline``, ``baseline_ms``, ``speedup``; placement records also ``vs_largest`` (ns per neuron over the
+largest size's, from the same interleaved rounds), summarised in the JSON's ``place_flatness``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from . import copy_floor_ms, machine, median_ms, print_table, write_json
 PLACE_SIZES = [10**4, 10**5, 10**6, 10**7]
 EDGE_SIZES = [10**6, 10**7, 10**8]
 K, BUDGET = 8, 2_000_000
-COLUMNS = ["name", "n", "ms", "ns_per", "baseline", "baseline_ms", "speedup", "floor_ms", "note"]
+COLUMNS = ["name", "n", "ms", "ns_per", "vs_largest", "baseline", "baseline_ms", "speedup", "floor_ms",
+           "note"]
 
 
 def resnet_like(n: int):
@@ -56,22 +58,61 @@ def _time(fn, big: bool, repeat: int = 3) -> float:
     return median_ms(fn, warmup=1, min_time=0.0 if big else 0.5, min_repeat=repeat if big else 5)
 
 
+PLACE_NAMES = {"layout.place": "fresh array", "layout.place.reuse": "reused buffer"}
+ROUNDS = 5
+
+
+def _interleaved(fns: dict, rounds: int = ROUNDS) -> dict:
+    """Median ms of each of ``fns``, timed round-robin: ``rounds`` rounds, each timing every function (median
+    of calls filling ~0.1 s), the result the median over rounds. Sizes compared for flatness are then timed
+    in the same stretch of a shared machine's load, not minutes apart."""
+    times = {key: [] for key in fns}
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            times[key].append(median_ms(fn, warmup=1, min_time=0.1, min_repeat=3))
+    return {key: float(np.median(v)) for key, v in times.items()}
+
+
 def bench_place(sizes: list[int], baseline: bool = True) -> list[dict]:
+    """Whole :func:`~nn3d.layout.layout` calls from a Network, into a fresh array and into a reused buffer,
+    every size timed in the same rounds; each record's ``vs_largest`` is its ns per neuron over that of the
+    largest size (the flatness claim: <= 2 from 10^5 up)."""
     from ..layout import layout
 
+    nets = [resnet_like(n) for n in sizes]
+    bufs = [np.zeros((net.n_neurons, 3), np.float32) for net in nets]  # touched once: no page faults left
+    fns = {}
+    for net, buf in zip(nets, bufs):
+        fns["layout.place", net.n_neurons] = lambda net=net: layout(net)
+        fns["layout.place.reuse", net.n_neurons] = lambda net=net, buf=buf: layout(net, out=buf)
+    ms = _interleaved(fns)
     out = []
-    for n in sizes:
-        net = resnet_like(n)
+    for net, buf in zip(nets, bufs):
         big = net.n_neurons >= 5 * 10**6
-        ms = _time(lambda net=net: layout(net), big)
-        base = _time(lambda net=net: layout(net, backend="numpy"), big, 1) if baseline else None
-        out.append(_record("layout.place", net.n_neurons, ms, "numpy", base, f"{len(net.layers)} layers"))
-        buf = np.zeros((net.n_neurons, 3), np.float32)  # pages touched once: what is left is the placement
-        ms = _time(lambda net=net, buf=buf: layout(net, out=buf), big)
-        base = _time(lambda net=net, buf=buf: layout(net, backend="numpy", out=buf), big, 1) if baseline else None
-        out.append(_record("layout.place.reuse", net.n_neurons, ms, "numpy", base, "into a reused buffer"))
-        print_table(out[-2:], COLUMNS)
+        for name, kw in (("layout.place", {}), ("layout.place.reuse", {"out": buf})):
+            base = _time(lambda net=net, kw=kw: layout(net, backend="numpy", **kw), big, 1) if baseline else None
+            note = f"{len(net.layers)} layers, {PLACE_NAMES[name]}"
+            out.append(_record(name, net.n_neurons, ms[name, net.n_neurons], "numpy", base, note))
+    for name in PLACE_NAMES:
+        rows = [r for r in out if r["name"] == name]
+        for r in rows:
+            r["vs_largest"] = round(r["ns_per"] / rows[-1]["ns_per"], 2)
+    print_table(sorted(out, key=lambda r: r["name"]), COLUMNS)
     return out
+
+
+def flatness(records: list[dict]) -> dict:
+    """Per placement record name: sizes, ns per neuron, and the worst ns per neuron from 10^5 up over the
+    largest size's (``worst_vs_largest``) and over the best (``max_over_min``)."""
+    flat = {}
+    for name, what in PLACE_NAMES.items():
+        rows = sorted((r for r in records if r["name"] == name), key=lambda r: r["n"])
+        per = [r["ns_per"] for r in rows if r["n"] >= 10**5]
+        if len(per) < 2:
+            continue
+        flat[name] = {"what": what, "n": [r["n"] for r in rows], "ns_per": [r["ns_per"] for r in rows],
+                      "worst_vs_largest": round(max(per) / per[-1], 2), "max_over_min": round(max(per) / min(per), 2)}
+    return flat
 
 
 def _dense_baseline(net, k, a=None):
@@ -177,12 +218,11 @@ def run(sizes: list[int] | None = None, json_path: str | None = None, edge_sizes
     place = bench_place(sizes or PLACE_SIZES, baseline)
     records = place + bench_edges(edge_sizes or EDGE_SIZES, baseline)
     print_table(records, COLUMNS, title=f"\nlayout benchmark ({time.perf_counter() - t0:.0f} s)")
-    flat = {}
-    for name in ("layout.place", "layout.place.reuse"):
-        per = [r["ns_per"] for r in place if r["name"] == name and r["n"] >= 10**5]
-        if per:
-            flat[name] = round(max(per) / min(per), 2)
-            print(f"{name}: time per neuron from 1e5 up, max / min = {flat[name]}")
+    flat = flatness(place)
+    for name, f in flat.items():
+        sizes = " / ".join(f"{n:.0e}".replace("e+0", "e") for n in f["n"])
+        print(f"{name} ({f['what']}): ns per neuron {' / '.join(f'{v:.3g}' for v in f['ns_per'])} at {sizes}; "
+              f"from 1e5 up, worst / largest = {f['worst_vs_largest']}, max / min = {f['max_over_min']}")
     if json_path:
         write_json(json_path, records, benchmark="layout", k=K, budget=BUDGET, place_flatness=flat)
     return records

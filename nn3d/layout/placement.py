@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
+from numba import get_num_threads, njit, prange
 
 from ..network import Layer
-from .kernels import Kernel
+from .kernels import Kernel, threads
 
 CONV_MODES = ("tile", "stack")
 IMAGE_KINDS = ("input",)
@@ -127,7 +127,7 @@ def auto(layer: Layer, opts: PlaceOptions) -> Tiling:
     return _maps(math.prod(shape[:-2]), shape[-2], shape[-1], opts, image=layer.kind in IMAGE_KINDS)
 
 
-def _n_heads(layer: Layer, opts: PlaceOptions) -> int:
+def n_heads(layer: Layer, opts: PlaceOptions) -> int:
     h = opts.heads.get(layer.name) if isinstance(opts.heads, dict) else opts.heads
     d = layer.shape[-1]
     if h is None:
@@ -140,7 +140,7 @@ def attention(layer: Layer, opts: PlaceOptions) -> Tiling:
     if len(layer.shape) != 2:
         return auto(layer, opts)
     tokens, dim = layer.shape
-    heads = _n_heads(layer, opts)
+    heads = n_heads(layer, opts)
     if heads == 1:
         return _rows_cols(tokens, dim, opts)
     hd = dim // heads
@@ -169,41 +169,135 @@ def pack(layers: list[Layer], tilings: list[Tiling], origins, pitches):
     return np.array(ip, np.int64).reshape(-1, 8), np.array(fp, np.float64).reshape(-1, 7)
 
 
-def _place(positions, ip, fp):  # pragma: no cover - compiled
-    """Write every neuron's position into ``positions`` (float32 (N, 3)). One task per row of a tile, all
-    layers in one parallel region (one region per layer would wait for the threads once per layer)."""
+CHUNK = 1 << 15
+"""Neurons per task of :func:`place` (a band of rows of one tile): big enough to amortise the task's set-up,
+small enough to share a 10^7-neuron layer among the threads."""
+
+
+@njit(cache=True)
+def _first_at_least(a, v):  # pragma: no cover - compiled
+    """The first index i of the sorted ``a`` with ``a[i] >= v`` (np.searchsorted, a fraction of its compile
+    time)."""
+    lo, hi = 0, a.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _place(positions, ip, fp, parts):  # pragma: no cover - compiled
+    """Write every neuron's position into ``positions`` (float32 (N, 3), C-contiguous).
+
+    The work is cut into tasks, each a band of up to :data:`CHUNK` neurons' rows of one tile, and the tasks
+    into ``parts`` runs of about equal neuron counts, one per thread, all layers in one parallel region (one
+    region per layer would wait for the threads once per layer). A run walks its tasks in order, stepping the
+    tile's coordinates instead of dividing for them. Every neuron of a row shares its x and its z and every
+    row of a tile shares the y's, so a task fills a float32 template of its row, (x, y + c * s, 0) for each
+    column c (kept while the tile column stays the same), then writes each row r as ``template + z_r * [0, 0,
+    1, 0, 0, 1, ...]``: one loop over the row's floats that the compiler vectorises (writing x, y, z per
+    neuron is three scalar stores, three times slower). Each value is the one the reference
+    (:func:`place_numpy`) computes: the same float64 sum, rounded once to float32 (adding a float32 0 or
+    multiplying by 1 changes nothing).
+    """
+    flat = positions.reshape(-1)
     n_layers = ip.shape[0]
-    row_start = np.zeros(n_layers + 1, np.int64)
+    task_start = np.zeros(n_layers + 1, np.int64)
+    chunk = np.empty(n_layers, np.int64)
+    max_band = 1
     for li in range(n_layers):
-        row_start[li + 1] = row_start[li] + (ip[li, 1] + ip[li, 3] - 1) // ip[li, 3]
-    for g in prange(row_start[n_layers]):
-        li = np.searchsorted(row_start, g, side="right") - 1
-        start, n, rows, cols, band, n_bands, tile_cols, stack = ip[li]
-        x0, y0, z0, s, dy, dz, dx = fp[li]
-        q = g - row_start[li]
-        a = q // rows
-        r = q - a * rows
-        base = start + q * cols
-        count = min(cols, n - q * cols)
-        for b in range(n_bands):
-            t = a * n_bands + b
-            if stack:
-                x, ty, tx = x0 + t * dx, 0, 0
-            else:
-                ty = t // tile_cols
-                tx = t - ty * tile_cols
-                x = x0
-            y = y0 + tx * dy
-            z = z0 - ty * dz - r * s
-            c0 = b * band
-            c1 = min(c0 + band, count)
-            for c in range(c0, c1):
-                positions[base + c, 0] = x
-                positions[base + c, 1] = y + (c - c0) * s
-                positions[base + c, 2] = z
+        n, rows, cols, band, n_bands = ip[li, 1], ip[li, 2], ip[li, 3], ip[li, 4], ip[li, 5]
+        chunk[li] = max(1, min(rows, CHUNK // band))
+        task_start[li + 1] = task_start[li] + -(-n // (rows * cols)) * n_bands * -(-rows // chunk[li])
+        max_band = max(max_band, band)
+    n_tasks = task_start[n_layers]
+    work = np.empty(n_tasks + 1, np.int64)  # neurons before each task (about: ragged ends count as full)
+    work[0] = 0
+    for li in range(n_layers):
+        n_ch = -(-ip[li, 2] // chunk[li])
+        for q in range(task_start[li + 1] - task_start[li]):
+            rows = min(chunk[li], ip[li, 2] - (q % n_ch) * chunk[li])
+            work[task_start[li] + q + 1] = work[task_start[li] + q] + rows * ip[li, 4]
+    z_only = np.zeros(3 * max_band, np.float32)
+    for j in range(2, 3 * max_band, 3):
+        z_only[j] = 1
+    for p in prange(parts):
+        tmpl = np.zeros(3 * max_band, np.float32)
+        g = _first_at_least(work, p * work[n_tasks] // parts)
+        g_end = min(_first_at_least(work, (p + 1) * work[n_tasks] // parts), n_tasks)
+        li = 0
+        while g < g_end:  # one run of tasks of layer li
+            while task_start[li + 1] <= g:
+                li += 1
+            start, n, rows, cols, band, n_bands, tile_cols, stack = ip[li]
+            x0, y0, z0, s, dy, dz, dx = fp[li]
+            ch_rows = chunk[li]
+            n_ch = -(-rows // ch_rows)
+            q = g - task_start[li]
+            t = q // n_ch  # tile
+            ch = q - t * n_ch  # chunk of rows in the tile
+            a = t // n_bands
+            b = t - a * n_bands
+            ty = t // tile_cols
+            tx = t - ty * tile_cols
+            built = -1  # the tile column the template holds
+            for _ in range(min(g_end, task_start[li + 1]) - g):
+                c0 = b * band
+                m = min(band, cols - c0)
+                if stack:
+                    x, y, z = x0 + t * dx, y0, z0
+                else:
+                    x, y, z = x0, y0 + tx * dy, z0 - ty * dz
+                key = t if stack else tx * max_band + m
+                if key != built:
+                    for c in range(m):
+                        tmpl[3 * c] = x
+                        tmpl[3 * c + 1] = y + c * s
+                    built = key
+                r0 = ch * ch_rows
+                r1 = min(r0 + ch_rows, rows)
+                off = (a * rows + r0) * cols + c0
+                r_full = min(r1, r0 + max(0, (n - off) // cols))  # rows before the ragged end
+                k = 3 * (start + off)
+                L = 3 * m
+                for r in range(r0, r_full):
+                    zr = np.float32(z - r * s)
+                    out = flat[k:k + L]
+                    for j in range(L):
+                        out[j] = tmpl[j] + zr * z_only[j]
+                    k += 3 * cols
+                if r_full < r1:
+                    off = (a * rows + r_full) * cols + c0
+                    count = min(m, n - off)
+                    if count > 0:
+                        zr = np.float32(z - r_full * s)
+                        out = flat[3 * (start + off): 3 * (start + off + count)]
+                        for j in range(3 * count):
+                            out[j] = tmpl[j] + zr * z_only[j]
+                ch += 1  # the next task: next chunk, or the first chunk of the next tile
+                if ch == n_ch:
+                    ch = 0
+                    t += 1
+                    b += 1
+                    if b == n_bands:
+                        b = 0
+                        a += 1
+                    tx += 1
+                    if tx == tile_cols:
+                        tx = 0
+                        ty += 1
+                g += 1
 
 
-place = Kernel(_place)
+_place_kernel = Kernel(_place)
+
+
+def place(positions: np.ndarray, ip: np.ndarray, fp: np.ndarray, work: int | None = None) -> None:
+    """Write every neuron's position (see :func:`_place`); serially when ``work`` (the neuron count) is below
+    :data:`nn3d.layout.kernels.SERIAL_BELOW`."""
+    _place_kernel(positions, ip, fp, threads(work) if work is not None else get_num_threads(), work=work)
 
 
 def place_numpy(positions: np.ndarray, ip: np.ndarray, fp: np.ndarray) -> None:

@@ -36,8 +36,9 @@ class Explorer:
     net, activations : the network and its frames (``activations`` may be None: neutral colours).
     frame : first frame shown.
     k, budget, rule : edge level of detail (see :func:`nn3d.layout.select_edges`).
-    spacing, conv : layout options (see :func:`nn3d.layout.layout`): gap scale between layers; conv feature
-        maps tiled in a plane ("tile") or stacked in depth ("stack").
+    spacing, conv, fold : layout options (see :func:`nn3d.layout.layout`): gap scale between layers; conv feature
+        maps tiled in a plane ("tile") or stacked in depth ("stack"); a deep model folded into rows ("auto",
+        None or a number of rows).
     hud : show the HUD, colour bar and layer labels.
     camera : a CameraState or a camera JSON file to start from.
     show : open a window (needs a display).
@@ -52,7 +53,7 @@ class Explorer:
                  k: int = 4, budget: int = 200_000, rule: str = "contribution", colormap: str = "viridis",
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
                  camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
-                 recording=None, spacing: float = 1.0, conv: str = "tile"):
+                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto"):
         if activations is not None:
             if activations.n_neurons != net.n_neurons:
                 raise NetworkError(f"activations have {activations.n_neurons} neurons, network {net.n_neurons}")
@@ -61,7 +62,8 @@ class Explorer:
         self.net, self.activations = net, activations
         self.k, self.budget = k, budget
         self.rule = rule if activations is not None else "weight"
-        self.scene = NetworkScene(net, layout(net, spacing=spacing, conv=conv), self._edges(frame), size=size,
+        placed = layout(net, spacing=spacing, conv=conv, fold=fold)
+        self.scene = NetworkScene(net, placed, self._edges(frame), size=size,
                                   colormap=colormap, normalisation=normalisation, show=show,
                                   title=f"nn3d: {net.name}")
         self.canvas, self.view = self.scene.canvas, self.scene.view
