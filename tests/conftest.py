@@ -1,3 +1,5 @@
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,23 @@ def small_scene():
     scene.edges.visible = False
     yield scene, values
     scene.close()
+
+
+@pytest.fixture
+def under_xvfb():
+    """Runs a command (argument list) under Xvfb with no display of ours in its environment: a real glfw window
+    on a virtual screen. Skips where xvfb-run is missing, except on CI, which must have it."""
+    if not shutil.which("xvfb-run"):
+        if os.environ.get("CI"):
+            pytest.fail("CI must install xvfb (see .ci/setup)")
+        pytest.skip("xvfb-run is not installed")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "NN3D_BACKEND")}
+
+    def run(args):
+        return subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", *args], capture_output=True,
+                              text=True, timeout=120, env=env)
+
+    return run
 
 
 @pytest.fixture

@@ -1,8 +1,5 @@
 """The explorer driven by synthetic key and mouse events, offscreen; pixels and camera read back."""
 
-import os
-import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -207,16 +204,9 @@ def test_bookmarks_reset_and_camera_files(explorer, tmp_path, monkeypatch):
     assert explorer.camera_state.center == pytest.approx(tuple((lo + hi) / 2))
 
 
-def test_window_opens_under_xvfb():
+def test_window_opens_under_xvfb(under_xvfb):
     """A real glfw window: `nn3d view` under Xvfb renders and closes cleanly."""
-    if not shutil.which("xvfb-run"):
-        if os.environ.get("CI"):
-            pytest.fail("CI must install xvfb (see .ci/setup)")
-        pytest.skip("xvfb-run is not installed")
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "NN3D_BACKEND")}
-    r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", sys.executable, "-m", "nn3d.cli", "view",
-                        "synthetic:mlp:784,256,10", "--close-after", "1.5"], capture_output=True, text=True,
-                       timeout=120, env=env)
+    r = under_xvfb([sys.executable, "-m", "nn3d.cli", "view", "synthetic:mlp:784,256,10", "--close-after", "1.5"])
     assert r.returncode == 0, r.stderr
     frames = int(r.stderr.split("window closed after ")[1].split()[0])
     assert frames >= 1

@@ -1,8 +1,5 @@
 """Rendered frames read back: neurons where they project, in their colormap colour; nothing elsewhere."""
 
-import os
-import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -248,15 +245,9 @@ scene.close()
 """
 
 
-def test_edge_layer_in_a_window_matches_direct_drawing():
+def test_edge_layer_in_a_window_matches_direct_drawing(under_xvfb):
     """In a glfw window (24-bit depth, unlike gloo's 16-bit render buffers) the layer gives the same picture."""
-    if not shutil.which("xvfb-run"):
-        if os.environ.get("CI"):
-            pytest.fail("CI must install xvfb (see .ci/setup)")
-        pytest.skip("xvfb-run is not installed")
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "NN3D_BACKEND")}
-    r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", sys.executable, "-c", WINDOW_SCRIPT],
-                       capture_output=True, text=True, timeout=120, env=env)
+    r = under_xvfb([sys.executable, "-c", WINDOW_SCRIPT])
     assert r.returncode == 0, r.stderr
     layer_draws, off, mean, lit = r.stdout.split()
     assert int(layer_draws) == 1 and float(lit) > 0.03
