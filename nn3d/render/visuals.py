@@ -88,8 +88,8 @@ class EdgesVisual(Visual):
     """Line segments between neuron positions, translucent, alpha following |weight|, hue by sign.
 
     ``positions`` is (2 * n_edges, 3): source and destination of each edge in turn; ``weight`` is
-    (n_edges,) in [-1, 1]. Drawn after the neurons with depth test but no depth writes, so edges never
-    hide neurons; blended over what is behind them.
+    (n_edges,) in [-1, 1]. Drawn after the neurons with depth test (neurons in front hide them) but no depth
+    writes (edges hide nothing drawn after them), blended over what is behind them.
 
     Edges are most of a frame's work (long thin lines, heavily overdrawn), and while the camera and the edge
     set stay the same they do not change: playback only recolours neurons. So the visual keeps an *edge
@@ -118,7 +118,7 @@ class EdgesVisual(Visual):
                           cull_face=False)
         self.occluder = occluder
         self.cache_layer = True
-        self.layer_draws = 0  # how many times the edge layer was (re)drawn: tests and the HUD read it
+        self.layer_draws = 0  # how many times the edge layer was (re)drawn (tests read it)
         self._version = 0
         self._layer = self._layer_key = self._last_key = None
         self._composite = gloo.Program(load("layer.vert"), load("layer.frag"))
