@@ -235,3 +235,11 @@ def test_nn3d_plot_filters_from_a_model_spec(tmp_path):
     reds = (img[..., 0].astype(int) - img[..., 2] > 60).sum()  # coolwarm: positive weights red, negative blue
     blues = (img[..., 2].astype(int) - img[..., 0] > 60).sum()
     assert reds > 500 and blues > 500
+
+
+def test_panels_leave_the_3d_view_as_it_was(replay):
+    """The panels' wider lines must not leak into the next frame's edges (GL state outlives a draw)."""
+    replay.scene.edges.visible = True
+    replay.scene.edges.cache_layer = False  # every frame draws the edges again
+    first, second = replay.render(), replay.render()
+    assert (first != second).any(-1).sum() == 0

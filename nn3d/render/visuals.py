@@ -115,7 +115,7 @@ class EdgesVisual(Visual):
         self.set_gl_state(depth_test=True, depth_mask=False, blend=True,
                           # alpha composited "over" (not a * a), so that transparent screenshots stay right
                           blend_func=("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha"),
-                          cull_face=False)
+                          cull_face=False, line_width=1.0)  # a panel's wider lines must not leak in
         self.occluder = occluder
         self.cache_layer = True
         self.layer_draws = 0  # how many times the edge layer was (re)drawn (tests read it)
