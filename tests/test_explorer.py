@@ -210,3 +210,47 @@ def test_window_opens_under_xvfb(under_xvfb):
     assert r.returncode == 0, r.stderr
     frames = int(r.stderr.split("window closed after ")[1].split()[0])
     assert frames >= 1
+
+
+MOTION_SCRIPT = """
+import time
+from vispy import app
+from nn3d.spec import resolve
+from nn3d.render.explorer import Explorer
+net, acts = resolve("synthetic:random:60000,60000")
+ex = Explorer(net, acts, show=True, hud=True, size=(640, 400), k=8, budget=200_000, rule="weight")
+edges = ex.scene.edges
+
+def pump_until(done, seconds=10.0):
+    end = time.time() + seconds
+    while not done() and time.time() < end:
+        app.process_events()
+
+pump_until(lambda: False, 0.3)
+state, moving = ex.camera_state, []
+for i in range(3):  # a drag: the view changes every frame
+    ex.set_camera(state.replace(azimuth=state.azimuth + 5 * (i + 1)))
+    ex.canvas.update()
+    app.process_events()
+    moving.append(edges.reduced)
+hud = ex._hud_text()
+pump_until(lambda: not edges.reduced)  # the camera stopped: the settle timer draws every edge
+print(edges.motion_budget, all(moving), "strongest 30,000 while moving" in hud, edges.reduced, edges.layer_draws)
+ex.canvas.close()
+"""
+
+
+def test_dragging_on_software_gl_draws_the_strongest_edges_then_all(under_xvfb):
+    """In a window on llvmpipe, a moving camera draws the strongest edges only; once it stops, one more frame
+    draws all of them (through the edge layer)."""
+    r = under_xvfb([sys.executable, "-c", MOTION_SCRIPT])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["30000", "True", "True", "False", "1"], r.stdout
+
+
+def test_offscreen_explorer_draws_every_edge():
+    """Screenshots and videos never get the moving camera's level of detail."""
+    net = synthetic.mlp([30, 20, 10])
+    ex = Explorer(net, size=(200, 150))
+    assert ex.scene.edges.motion_budget is None
+    ex.close()

@@ -203,6 +203,9 @@ def test_edge_layer_follows_the_view_and_the_edges(edge_scene):
     assert_same_picture(scene.render(), moved)  # ... and the layer redrawn once it holds still
     assert scene.edges.layer_draws == 2
     edges = scene.edges_set
+    scene.set_edges(type(edges)(edges.src.copy(), edges.dst.copy(), edges.weight.copy(), edges.strength.copy()))
+    scene.render()
+    assert scene.edges.layer_draws == 2  # the same edges selected again: the layer stays
     scene.set_edges(type(edges)(edges.src[::2], edges.dst[::2], edges.weight[::2], edges.strength[::2]))
     fewer = direct(scene)
     assert (fewer != moved).any()
@@ -218,6 +221,26 @@ def test_edge_layer_keeps_transparency(edge_scene):
     assert 0 < (expected[..., 3] > 0).mean() < 1 and ((expected[..., 3] > 0) & (expected[..., 3] < 255)).any()
     scene.render()
     assert_same_picture(scene.render(), expected)
+
+
+
+def test_moving_view_draws_only_the_strongest_edges_then_all(edge_scene):
+    scene, _ = edge_scene
+    edges = scene.edges_set
+    strongest = edges.strength >= np.sort(edges.strength)[-300]
+    assert strongest.sum() == 300  # set-up: no ties at the cut
+    scene.edges.motion_budget = 300
+    moving = scene.render()  # a new view: the level of detail applies
+    assert scene.edges.reduced
+    full = direct(scene)
+    assert (full != moving).any()
+    scene.set_edges(type(edges)(*(a[strongest] for a in (edges.src, edges.dst, edges.weight, edges.strength))))
+    assert_same_picture(moving, direct(scene))  # exactly the 300 strongest edges
+    scene.set_edges(edges)
+    scene.render()  # a new edge set is a new view ...
+    still = scene.render()  # ... and once it holds still, every edge comes back through the layer
+    assert not scene.edges.reduced and scene.edges.layer_draws == 1
+    assert_same_picture(still, full)
 
 
 WINDOW_SCRIPT = """

@@ -26,6 +26,8 @@ from .scene import NetworkScene
 log = logging.getLogger("nn3d")
 RESELECT_LIMIT = 5_000_000  # re-rank edges by |w*a| on every frame while there are at most this many candidates
 CAMERA_FILE = "nn3d-camera.json"
+MOTION_EDGES = 30_000  # edges drawn while the camera moves in a window on software GL (see EdgesVisual)
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "SwiftShader")
 
 
 class Explorer:
@@ -87,6 +89,12 @@ class Explorer:
         self.show_frame(frame)
         if camera is not None:
             self.set_camera(camera_file.load(camera)[0] if isinstance(camera, (str, Path)) else camera)
+        self._settle = None
+        if show and self._software_gl():  # keep a drag responsive: the strongest edges while moving, all after
+            from vispy import app
+
+            self.scene.edges.motion_budget = MOTION_EDGES
+            self._settle = app.Timer(interval=0.2, iterations=1, start=False, connect=lambda ev: self.canvas.update())
         self._connect()
         self._timer = None
 
@@ -297,6 +305,13 @@ class Explorer:
         if self.panels is not None:
             self.panels.update(neuron=None)
 
+    def _software_gl(self) -> bool:
+        from vispy.gloo import gl
+
+        self.canvas.set_current()
+        renderer = str(gl.glGetParameter(gl.GL_RENDERER))
+        return any(name in renderer for name in SOFTWARE_GL)
+
     # -- overlays ---------------------------------------------------------------------------------------
     def set_hud(self, on: bool) -> None:
         self.hud_on = on
@@ -312,8 +327,10 @@ class Explorer:
             label = f" ({self.activations.labels[self.frame]})"
         step = f" · layer {self.forward_step + 1}/{len(self.net.layers)}" if self.forward_pass else ""
         state = "playing" if self.playing else "paused"
+        edges = self.scene.edges
+        moving = f" (strongest {edges.motion_budget:,} while moving)" if edges.reduced else ""
         return (f"frame {self.frame + 1}/{self.n_frames}{label}{step} · {state} x{self.speed:g}\n"
-                f"{self.net.n_neurons:,} neurons · {len(self.scene.edges_set):,} edges · camera {self.mode}\n"
+                f"{self.net.n_neurons:,} neurons · {len(self.scene.edges_set):,} edges{moving} · camera {self.mode}\n"
                 f"{self.frame_ms:.1f} ms/frame" + (f" · {self.fps:.0f} FPS" if self.fps else "") + " · H: help")
 
     # -- events -----------------------------------------------------------------------------------------
@@ -338,6 +355,8 @@ class Explorer:
         if self._last_draw is not None:
             self.fps = 0.8 * self.fps + 0.2 / max(now - self._last_draw, 1e-6)
         self._last_draw = now
+        if self._settle is not None and self.scene.edges.reduced:
+            self._settle.start()  # (again): once the camera stops, one more frame draws every edge
 
     def on_key_press(self, event) -> None:
         key = event.key.name if event.key is not None else ""

@@ -69,7 +69,12 @@ class NetworkScene:
         self.title.text = text
 
     def set_edges(self, edges: EdgeSet) -> None:
-        self.edges_set = edges
+        """Replace the edges drawn. An equal set (a forward-pass step selecting the same edges again) uploads
+        nothing and keeps the edge layer."""
+        old, self.edges_set = self.edges_set, edges
+        fields = ("src", "dst", "weight", "strength")
+        if len(edges) == len(old) and all(np.array_equal(getattr(edges, f), getattr(old, f)) for f in fields):
+            return
         self.edges.set_edges(*self._edge_arrays(edges))
 
     def set_frame(self, values: np.ndarray, reached: int | None = None) -> None:

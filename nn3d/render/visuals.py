@@ -98,6 +98,10 @@ class EdgesVisual(Visual):
     and from then on composites that texture "over" the frame, one textured quad, until the view, the
     framebuffer or the edges change. Compositing premultiplied "over" is associative, so the picture is the
     one direct drawing gives (up to 8-bit rounding). ``cache_layer = False`` always draws directly.
+
+    ``motion_budget`` (None: off) is a level of detail for interactive windows on slow GL: while the view
+    moves, only the ``motion_budget`` strongest edges are drawn (``reduced`` says a frame was); the full set
+    comes back, through the layer, as soon as the view holds still for two frames.
     """
 
     def __init__(self, positions: np.ndarray, weight: np.ndarray, alpha: float = 0.6,
@@ -111,6 +115,7 @@ class EdgesVisual(Visual):
         self.shared_program["u_alpha"] = float(alpha)
         self.shared_program["u_pos_color"] = pos_color
         self.shared_program["u_neg_color"] = neg_color
+        self.shared_program["u_min_strength"] = 0.0
         self._draw_mode = "lines"
         self.set_gl_state(depth_test=True, depth_mask=False, blend=True,
                           # alpha composited "over" (not a * a), so that transparent screenshots stay right
@@ -119,6 +124,9 @@ class EdgesVisual(Visual):
         self.occluder = occluder
         self.cache_layer = True
         self.layer_draws = 0  # how many times the edge layer was (re)drawn (tests read it)
+        self.motion_budget: int | None = None
+        self.reduced = False
+        self._threshold = (None, 0.0)  # (version, budget) -> the strength of the budget-th strongest edge
         self._version = 0
         self._layer = self._layer_key = self._last_key = None
         self._composite = gloo.Program(load("layer.vert"), load("layer.frag"))
@@ -129,11 +137,13 @@ class EdgesVisual(Visual):
         """Replace the edge set (when the selection changes, not per frame)."""
         self._positions = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 3)
         self._pos_buffer.set_data(self._positions)
+        self._strength = np.abs(np.asarray(weight, np.float32))
         self._weight_buffer.set_data(np.repeat(np.asarray(weight, np.float32), 2))
         self._version += 1
         self.update()
 
     def draw(self):
+        self.reduced = False
         if not self.visible:
             return
         key = self._view_key()
@@ -142,7 +152,7 @@ class EdgesVisual(Visual):
             return
         if key not in (self._layer_key, self._last_key):  # the view is moving: draw directly
             self._last_key = key
-            self._draw_edges()
+            self._draw_moving()
             return
         self._last_key = key
         if key != self._layer_key:
@@ -157,6 +167,22 @@ class EdgesVisual(Visual):
         # GL state outlives the draw: with depth writes left off, the next frame's clear would not clear the
         # depth buffer and every neuron would fail the depth test.
         gloo.set_depth_mask(True)
+
+    def _draw_moving(self):
+        """Draw directly, only the ``motion_budget`` strongest edges when there are more."""
+        budget = self.motion_budget
+        if budget is None or len(self._strength) <= budget:
+            self._draw_edges()
+            return
+        if self._threshold[0] != (self._version, budget):
+            cut = np.partition(self._strength, len(self._strength) - budget)[len(self._strength) - budget]
+            self._threshold = ((self._version, budget), float(cut))
+        self.shared_program["u_min_strength"] = max(self._threshold[1], np.finfo(np.float32).tiny)
+        try:
+            self._draw_edges()
+        finally:
+            self.shared_program["u_min_strength"] = 0.0
+        self.reduced = True
 
     def _view_key(self):
         """What the edges' pixels depend on besides the edges: the transform to clip space, the viewport and
