@@ -168,6 +168,15 @@ class EdgesVisual(Visual):
         # depth buffer and every neuron would fail the depth test.
         gloo.set_depth_mask(True)
 
+    def will_reduce(self) -> bool:
+        """Whether the next draw, at the current view, draws only the ``motion_budget`` strongest edges (for
+        text drawn in the same frame: ``reduced`` only says it after the draw)."""
+        if self.motion_budget is None or len(self._strength) <= self.motion_budget or not self.visible:
+            return False
+        key = self._view_key()
+        view = (lambda k: None if k is None else k[3:])  # noqa: E731 - the view and edges, not the framebuffer
+        return key is not None and view(key) not in (view(self._layer_key), view(self._last_key))
+
     def _draw_moving(self):
         """Draw directly, only the ``motion_budget`` strongest edges when there are more."""
         budget = self.motion_budget
