@@ -283,3 +283,25 @@ def test_samples_and_training_playback_titles(net, tmp_path):
         explorer.close()
     with pytest.raises(capture.CaptureError, match="needs activations"):
         capture.record(net, None, tmp_path / "x.gif", animate="samples", frames=2, size=(64, 48))
+
+
+def test_through_a_folded_model_flies_each_row_in_turn():
+    from nn3d.capture.paths import through_path
+    from nn3d.layout import layout
+
+    placed = layout(synthetic.mlp([16] * 30), fold=3)
+    assert placed.n_rows == 3
+    path = through_path(placed, 40)
+    eyes = np.array([c.eye for c in path])
+    assert len(path) == 40
+    row_of = np.full(40, -1)
+    for r in range(3):
+        lo, hi = placed.boxes[placed.rows == r, 0, 2].min(), placed.boxes[placed.rows == r, 1, 2].max()
+        row_of[(eyes[:, 2] >= lo) & (eyes[:, 2] <= hi)] = r
+    assert (row_of >= 0).all() and (np.diff(row_of) >= 0).all() and set(row_of) == {0, 1, 2}  # row after row
+    for r in range(3):
+        x = eyes[row_of == r, 0]
+        members = placed.boxes[placed.rows == r]
+        assert (np.diff(x) > 0).all() and x[0] < members[:, 0, 0].min() and x[-1] > members[:, 1, 0].max()
+    for c in path:
+        np.testing.assert_allclose(c.forward, [1, 0, 0], atol=1e-9)

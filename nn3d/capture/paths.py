@@ -23,20 +23,42 @@ def orbit_path(home: CameraState, frames: int, turns: float = 1.0) -> list[Camer
 
 
 def through_path(layout, frames: int, fov: float = 60.0) -> list[CameraState]:
-    """The eye flies along +x from before the first layer to just past the last, looking ahead (+x)."""
-    lo, hi = (np.asarray(b, np.float64) for b in layout.bounds)
-    first = layout.boxes[0]
+    """The eye flies along +x from before the first layer to just past the last, looking ahead (+x). A layout
+    folded into rows is flown row after row, like reading lines of text: frames are shared by the rows'
+    lengths, and the path cuts from the end of one row to the start of the next."""
+    rows = layout.rows if layout.n_rows > 1 else np.zeros(len(layout.boxes), np.int32)
+    flights = [_row_flight(layout, np.flatnonzero(rows == r), fov) for r in range(int(rows.max(initial=0)) + 1)]
+    lengths = np.array([stop - start for start, stop, *_ in flights])
+    counts = _share(frames, lengths)
+    out = []
+    for (start, stop, y, z), n in zip(flights, counts):
+        ahead = max(layout.pitch, 0.05 * (stop - start))  # how far in front the turntable's centre sits
+        for i in range(n):
+            x = start + (stop - start) * _smoothstep(i / (n - 1) if n > 1 else 0.0)
+            out.append(CameraState.looking((x, y, z), (x + ahead, y, z), fov=fov))
+    return out
+
+
+def _row_flight(layout, members: np.ndarray, fov: float) -> tuple[float, float, float, float]:
+    """(start x, stop x, y, z) of the straight flight along one row of layers (the whole layout unfolded)."""
+    boxes = layout.boxes[members]
+    lo, hi = boxes[:, 0].min(axis=0).astype(np.float64), boxes[:, 1].max(axis=0).astype(np.float64)
+    first = boxes[np.argmin(boxes[:, 0, 0])]
     half_extent = 0.5 * float(max(first[1, 1] - first[0, 1], first[1, 2] - first[0, 2]))
     start = float(first[0, 0]) - 1.1 * half_extent / math.tan(math.radians(fov / 2)) - layout.pitch
-    stop = float(layout.boxes[-1, 1, 0]) + 0.5 * layout.pitch  # just past the last plane: one empty frame
-    y = 0.5 * (lo[1] + hi[1]) + 0.25 * layout.pitch
-    z = 0.5 * (lo[2] + hi[2]) + 0.25 * layout.pitch
-    ahead = max(layout.pitch, 0.05 * (stop - start))  # how far in front the turntable's centre sits
-    out = []
-    for i in range(frames):
-        x = start + (stop - start) * _smoothstep(i / (frames - 1) if frames > 1 else 0.0)
-        out.append(CameraState.looking((x, y, z), (x + ahead, y, z), fov=fov))
-    return out
+    stop = float(hi[0]) + 0.5 * layout.pitch  # just past the last plane: one empty frame
+    return start, stop, 0.5 * (lo[1] + hi[1]) + 0.25 * layout.pitch, 0.5 * (lo[2] + hi[2]) + 0.25 * layout.pitch
+
+
+def _share(frames: int, lengths: np.ndarray) -> list[int]:
+    """``frames`` split in proportion to ``lengths``, at least one each while there are enough."""
+    if frames < len(lengths):
+        return [1] * frames + [0] * (len(lengths) - frames)
+    counts = np.maximum(1, np.floor(frames * lengths / lengths.sum()).astype(int))
+    while counts.sum() > frames:
+        counts[np.argmax(counts)] -= 1
+    counts[np.argsort(-(frames * lengths / lengths.sum() - counts))[: frames - counts.sum()]] += 1
+    return counts.tolist()
 
 
 def _key_params(keys: list[CameraState]) -> np.ndarray:
