@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, MapRange, lerp_order_stats, percentile_ranks
+from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, MapRange, percentile_ranges_by
 
 CHUNK = 1 << 16
 _KMAX = np.int32(2**31 - 1)
@@ -139,19 +139,14 @@ def ranges(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def percentile_ranges(values: np.ndarray, starts: np.ndarray, percentile: float):
     """Per-layer percentile range with exact order statistics from ``np.partition`` (several passes)."""
-    lo = np.full(len(starts), np.nan)
-    hi = np.full(len(starts), np.nan)
     bounds = np.r_[starts, values.size]
-    for i in range(len(starts)):
-        seg = values[bounds[i] : bounds[i + 1]]
-        finite = seg[np.isfinite(seg)]
-        m = finite.size
-        if m:
-            k, k1, frac = percentile_ranks(m, percentile)
-            part = np.partition(finite, sorted({k, k1, m - 1 - k1, m - 1 - k}))
-            lo[i] = lerp_order_stats(part[k], part[k1], frac)
-            hi[i] = lerp_order_stats(part[m - 1 - k], part[m - 1 - k1], frac)
-    return lo, hi
+    layers = [seg[np.isfinite(seg)] for seg in (values[a:b] for a, b in zip(bounds[:-1], bounds[1:]))]
+    return percentile_ranges_by(layers, percentile, _partitioned)
+
+
+def _partitioned(finite: np.ndarray, ranks: set) -> dict:
+    part = np.partition(finite, sorted(ranks))
+    return {j: part[j] for j in ranks}
 
 
 @njit(cache=True, inline="always")

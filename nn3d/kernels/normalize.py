@@ -99,6 +99,22 @@ def percentile_ranks(m: int, percentile: float) -> tuple[int, int, float]:
     return k, min(k + 1, m - 1), pos - k
 
 
+def percentile_ranges_by(layers, percentile: float, order_stats) -> tuple[np.ndarray, np.ndarray]:
+    """Per layer, the ``percentile``-th and ``(100 - percentile)``-th values (NumPy's "linear"), NaN for an
+    empty layer. ``layers``: each layer's finite values (a list of 1-D arrays or tensors); ``order_stats(values,
+    ranks)`` returns ``{rank: value}`` for a set of ranks, as the backend selects them best."""
+    lo = np.full(len(layers), np.nan)
+    hi = np.full(len(layers), np.nan)
+    for i, finite in enumerate(layers):
+        m = len(finite)
+        if m:
+            k, k1, frac = percentile_ranks(m, percentile)
+            kth = order_stats(finite, {k, k1, m - 1 - k1, m - 1 - k})
+            lo[i] = lerp_order_stats(kth[k], kth[k1], frac)
+            hi[i] = lerp_order_stats(kth[m - 1 - k], kth[m - 1 - k1], frac)
+    return lo, hi
+
+
 class RunningRange:
     """A per-layer range carried across frames, so that playback does not flicker.
 

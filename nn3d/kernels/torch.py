@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, MapRange, lerp_order_stats, percentile_ranks
+from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, MapRange, percentile_ranges_by
 
 _IDS: OrderedDict = OrderedDict()  # (device, n, starts bytes) -> int64 layer index per neuron
 
@@ -66,19 +66,10 @@ def ranges(x: torch.Tensor, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def percentile_ranges(x: torch.Tensor, starts: np.ndarray, percentile: float):
     """Per-layer percentile range from exact order statistics (``torch.kthvalue``), layer by layer."""
-    lo = np.full(len(starts), np.nan)
-    hi = np.full(len(starts), np.nan)
     bounds = np.r_[starts, x.numel()]
-    for i in range(len(starts)):
-        seg = x[bounds[i] : bounds[i + 1]]
-        finite = seg[torch.isfinite(seg)]
-        m = finite.numel()
-        if m:
-            k, k1, frac = percentile_ranks(m, percentile)
-            kth = {j: torch.kthvalue(finite, j + 1).values.item() for j in {k, k1, m - 1 - k1, m - 1 - k}}
-            lo[i] = lerp_order_stats(kth[k], kth[k1], frac)
-            hi[i] = lerp_order_stats(kth[m - 1 - k], kth[m - 1 - k1], frac)
-    return lo, hi
+    layers = [seg[torch.isfinite(seg)] for seg in (x[a:b] for a, b in zip(bounds[:-1], bounds[1:]))]
+    return percentile_ranges_by(layers, percentile,
+                                lambda finite, ranks: {j: torch.kthvalue(finite, j + 1).values.item() for j in ranks})
 
 
 def _per_neuron(a: np.ndarray, dtype, ids, device) -> torch.Tensor:
