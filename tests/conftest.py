@@ -42,6 +42,31 @@ def under_xvfb():
     return run
 
 
+def _gpt2_source(layers: int, dim: int, heads: int, vocab: int, positions: int, batch: int, tokens: int, seed: int):
+    """A GPT-2 language model from a config (random weights, seeded), ingested on random token ids, and its
+    analysis Source with the model (skips without transformers): (net, acts, src)."""
+    pytest.importorskip("transformers")
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from nn3d import from_torch
+    from nn3d.analysis import Source
+
+    torch.manual_seed(0)
+    cfg = GPT2Config(n_layer=layers, n_embd=dim, n_head=heads, vocab_size=vocab, n_positions=positions,
+                     bos_token_id=0, eos_token_id=0)
+    model = GPT2LMHeadModel(cfg).eval()
+    ids = torch.randint(0, vocab, (batch, tokens), generator=torch.Generator().manual_seed(seed))
+    net, acts = from_torch(model, ids)
+    return net, acts, Source(net, acts, model=model, inputs=ids)
+
+
+@pytest.fixture
+def gpt2_source():
+    """:func:`_gpt2_source`, to build a small GPT-2 and its analysis Source."""
+    return _gpt2_source
+
+
 @pytest.fixture
 def no_edges():
     return EdgeSet.empty()

@@ -102,18 +102,8 @@ def test_attention_from_qkv_rows_sum_to_one_and_are_causal():
     np.testing.assert_allclose(a[1], ref.numpy(), atol=1e-6)
 
 
-def test_attention_captured_from_gpt2_matches_the_recomputation_from_c_attn(tmp_path):
-    pytest.importorskip("transformers")
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    cfg = GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=50, n_positions=16, bos_token_id=0, eos_token_id=0)
-    model = GPT2LMHeadModel(cfg).eval()
-    ids = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(0))
-    from nn3d import from_torch
-
-    net, acts = from_torch(model, ids)
-    src = Source(net, acts, model=model, inputs=ids)
+def test_attention_captured_from_gpt2_matches_the_recomputation_from_c_attn(gpt2_source):
+    net, acts, src = gpt2_source(layers=2, dim=32, heads=4, vocab=50, positions=16, batch=2, tokens=7, seed=0)
     layer = src.layer(None, "attention")
     captured = src.attention(layer, frame=1)
     assert captured.shape == (4, 7, 7)

@@ -176,19 +176,8 @@ def test_conv_filter_images_equal_the_kernel(lone_panel):
                 np.testing.assert_array_equal(img[int(y), int(x), :3], expected[o, i, r, c, :3])
 
 
-def test_attention_panel_rows_sum_to_one_and_heads_cycle():
-    pytest.importorskip("transformers")
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from nn3d import from_torch
-
-    torch.manual_seed(0)
-    cfg = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=30, n_positions=8, bos_token_id=0, eos_token_id=0)
-    model = GPT2LMHeadModel(cfg).eval()
-    ids = torch.randint(0, 30, (1, 6), generator=torch.Generator().manual_seed(1))
-    net, acts = from_torch(model, ids)
-    src = Source(net, acts, model=model, inputs=ids)
+def test_attention_panel_rows_sum_to_one_and_heads_cycle(gpt2_source):
+    net, acts, src = gpt2_source(layers=1, dim=16, heads=2, vocab=30, positions=8, batch=1, tokens=6, seed=1)
     ex = Explorer(net, acts, size=(700, 500), panels=src, k=1)
     try:
         layer = src.layer(None, "attention")
