@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 FIELDS = ("center", "azimuth", "elevation", "distance", "fov", "roll")
+LIMIT = 1e12  # no camera field is larger: past it float32 transforms lose every digit of the scene
 
 
 class CameraFileError(ValueError):
@@ -34,12 +35,27 @@ class CameraState:
     roll: float = 0.0
 
     def __post_init__(self) -> None:
-        center = tuple(float(c) for c in self.center)
-        if len(center) != 3 or not all(math.isfinite(v) for v in (*center, self.azimuth, self.elevation)):
-            raise ValueError(f"camera center must be 3 finite numbers, got {self.center!r}")
-        if not (self.distance > 0 and 0 <= self.fov < 180):
-            raise ValueError(f"camera needs distance > 0 and 0 <= fov < 180, got {self.distance}, {self.fov}")
+        try:
+            center = tuple(float(c) for c in self.center)
+            values = {f: float(getattr(self, f)) for f in FIELDS[1:]}
+        except (TypeError, ValueError):
+            raise ValueError(f"camera fields must be numbers, got {self!r}") from None
+        if len(center) != 3 or not all(math.isfinite(v) and abs(v) <= LIMIT for v in center):
+            raise ValueError(f"camera center must be 3 finite numbers within ±{LIMIT:g}, got {self.center!r}")
+        bad = [f for f, v in values.items() if not (math.isfinite(v) and abs(v) <= LIMIT)]
+        if bad:
+            raise ValueError(f"camera {', '.join(bad)} must be finite and within ±{LIMIT:g}, got "
+                             + ", ".join(f"{f}={values[f]!r}" for f in bad))
+        if not (values["distance"] > 0 and 0 <= values["fov"] < 180):
+            raise ValueError(f"camera needs distance > 0 and 0 <= fov < 180, got {values['distance']}, {values['fov']}")
+        # angles normalised here, with modular arithmetic: VisPy wraps them by repeated subtraction, which
+        # never ends for 1e308 (and takes minutes for 1e13)
+        for f in ("azimuth", "roll"):
+            values[f] = (values[f] + 180.0) % 360.0 - 180.0
+        values["elevation"] = min(90.0, max(-90.0, values["elevation"]))
         object.__setattr__(self, "center", center)
+        for f, v in values.items():
+            object.__setattr__(self, f, v)
 
     @property
     def eye(self) -> np.ndarray:
@@ -73,7 +89,14 @@ class CameraState:
         unknown = set(d) - set(FIELDS)
         if unknown:
             raise ValueError(f"unknown camera field(s) {sorted(unknown)}; fields: {FIELDS}")
-        return cls(**{k: (tuple(v) if k == "center" else float(v)) for k, v in d.items()})
+        values = {}
+        for k, v in d.items():
+            try:
+                values[k] = tuple(float(c) for c in v) if k == "center" else float(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"camera {k} must be {'3 numbers' if k == 'center' else 'a number'}, "
+                                 f"got {v!r}") from None
+        return cls(**values)
 
     def replace(self, **changes) -> CameraState:
         return replace(self, **changes)

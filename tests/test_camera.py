@@ -60,3 +60,21 @@ def test_scene_camera_matches_state():
         q = tr.map(p)
         np.testing.assert_allclose(q[:2] / q[3], (200, 150), atol=1e-6)
     scene.close()
+
+
+@pytest.mark.parametrize("field, value", [("azimuth", 1e308), ("roll", 1e13), ("elevation", float("nan")),
+                                          ("roll", float("nan")), ("distance", float("inf")),
+                                          ("fov", float("-inf")), ("center", [0, 1e300, 0]), ("azimuth", "x")])
+def test_hostile_camera_files_are_refused_in_one_line(tmp_path, field, value):
+    path = tmp_path / "cam.json"
+    path.write_text(json.dumps({field: value}))  # json writes NaN / Infinity, as a hostile file may
+    with pytest.raises(camera.CameraFileError) as err:
+        camera.load(path)
+    assert "\n" not in str(err.value) and field in str(err.value)
+
+
+def test_angles_are_normalised_with_modular_arithmetic():
+    s = camera.CameraState(azimuth=1e11 + 30, roll=-725.0, elevation=400.0)
+    assert -180 <= s.azimuth < 180 and s.roll == pytest.approx(-5.0) and s.elevation == 90.0
+    assert camera.CameraState(azimuth=398.0).azimuth == pytest.approx(38.0)
+    assert np.allclose(camera.CameraState(azimuth=398.0).forward, camera.CameraState(azimuth=38.0).forward)
