@@ -90,6 +90,15 @@ class Connection:
         return int(self.weight.size)
 
 
+def _check_index(index: np.ndarray, size: int, what: str) -> None:
+    """Indices that compiled kernels will use unchecked: integers in ``0 .. size - 1`` (files can hold anything)."""
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu":
+        raise NetworkError(f"{what} has dtype {index.dtype}, expected integers")
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= size):
+        raise NetworkError(f"{what} holds values in {int(index.min())}..{int(index.max())}, outside 0..{size - 1}")
+
+
 @dataclass
 class Network:
     """Layers (with contiguous global neuron ranges) and their connections."""
@@ -127,6 +136,8 @@ class Network:
                 len(c.src_index) == len(c.dst_index) == len(c.weight)
             ):
                 raise NetworkError(f"sparse {src.name}->{dst.name}: index and weight arrays differ in length")
+            _check_index(c.src_index, src.size, f"sparse {src.name}->{dst.name}: src_index")
+            _check_index(c.dst_index, dst.size, f"sparse {src.name}->{dst.name}: dst_index")
         elif c.kind == "linear":
             w = c.weight.shape
             if (
@@ -155,10 +166,10 @@ class Network:
         elif c.kind == "identity":
             if c.dst_index is None and src.size != dst.size:
                 raise NetworkError(f"identity {src.name}->{dst.name}: sizes {src.size} and {dst.size} differ")
-            if c.dst_index is not None and (
-                len(c.dst_index) != src.size or (src.size and int(c.dst_index.max()) >= dst.size)
-            ):
-                raise NetworkError(f"identity {src.name}->{dst.name}: dst_index does not fit the layers")
+            if c.dst_index is not None:
+                if len(c.dst_index) != src.size:
+                    raise NetworkError(f"identity {src.name}->{dst.name}: dst_index does not fit the layers")
+                _check_index(c.dst_index, dst.size, f"identity {src.name}->{dst.name}: dst_index")
         elif c.kind != "generic":
             raise NetworkError(f"unknown connection kind {c.kind!r}")
 

@@ -51,3 +51,18 @@ def test_forward_matches_dense_relu_reference():
     h = np.maximum(net.connections[0].weight @ x, 0)
     np.testing.assert_allclose(values[6:11], h, rtol=1e-6)
     np.testing.assert_allclose(values[11:], net.connections[1].weight @ h, rtol=1e-5)
+
+
+@pytest.mark.parametrize("src_index, dst_index", [([0, 5], [0, 1]), ([0, 1], [0, -1]), ([0, 2**40], [0, 0]),
+                                                  ([0.0, 1.0], [0, 1])])
+def test_sparse_indices_outside_their_layers_are_refused(src_index, dst_index):
+    """Compiled edge kernels index with these unchecked: a file must not reach them with bad ones."""
+    conn = Connection(0, 1, "sparse", np.ones(2, np.float32), np.asarray(src_index), np.asarray(dst_index))
+    with pytest.raises(NetworkError, match="index"):
+        Network.build([("a", "input", 4), ("b", "dense", 3)], [conn])
+
+
+def test_identity_dst_index_must_be_in_range():
+    conn = Connection(0, 1, "identity", np.zeros(0, np.float32), dst_index=np.array([0, 1, -1]))
+    with pytest.raises(NetworkError, match="dst_index"):
+        Network.build([("a", "input", 3), ("b", "concat", 6)], [conn])
