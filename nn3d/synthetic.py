@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import Activations
+from .memory import BYTES_PER_NEURON, check_fits
 from .network import Connection, Network, NetworkError
 
 
@@ -13,6 +14,9 @@ def mlp(sizes: list[int], seed: int = 0, activation: str = "relu") -> Network:
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) < 1:
         raise NetworkError(f"an MLP needs at least two layer sizes >= 1, got {sizes}")
+    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    check_fits(8.0 * n_weights + BYTES_PER_NEURON * sum(sizes), f"an MLP of sizes {sizes} ({n_weights:,} weights)",
+               "use smaller layers")
     rng = np.random.default_rng(seed)
     layers = [("input", "input", sizes[0])]
     for i, n in enumerate(sizes[1:], 1):
@@ -30,6 +34,11 @@ def random_network(n_neurons: int, n_edges: int, n_layers: int = 8, seed: int = 
     layers (edges split in proportion to the destination layers' sizes)."""
     if n_layers < 2 or n_neurons < n_layers:
         raise NetworkError(f"need at least 2 layers and one neuron per layer, got {n_neurons=} {n_layers=}")
+    if n_edges < 0:
+        raise NetworkError(f"the number of edges must be >= 0, got {n_edges}")
+    # per edge: float32 weight, two int32 indices, their float64 generation, and the edge selection's scratch
+    check_fits(40.0 * n_edges + BYTES_PER_NEURON * n_neurons,
+               f"a random network of {n_neurons:,} neurons and {n_edges:,} edges", "ask for fewer neurons or edges")
     rng = np.random.default_rng(seed)
     sizes = np.full(n_layers, n_neurons // n_layers)
     sizes[: n_neurons % n_layers] += 1
