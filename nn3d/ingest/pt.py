@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+from ..memory import check_fits, format_bytes
 from . import _statedict
 from ._base import IngestError
 
@@ -57,6 +58,13 @@ def load_state_dict(path: Path) -> dict:
     tensors = _flatten(obj)
     if not tensors:
         raise IngestError(f"{path.name} holds no tensors (a {type(obj).__name__}); nothing to draw")
+    # a tiny file can declare huge tensors (stride-0 expanded views): their float32 copies would take far more
+    # than the file holds. Real weights take at most 4x their file size as float32 (int8 -> float32).
+    declared, stored = sum(4.0 * v.numel() for v in tensors.values()), path.stat().st_size
+    if declared > 8 * stored + (64 << 20):
+        raise IngestError(f"{path.name} declares {format_bytes(declared)} of tensors but stores "
+                          f"{format_bytes(stored)} (expanded or overlapping views): save real weights")
+    check_fits(declared, f"the tensors of {path.name}", "use a smaller model")
     return {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy() for k, v in tensors.items()}
 
 
