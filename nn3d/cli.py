@@ -8,23 +8,30 @@ import sys
 import time
 
 from .camera import CameraFileError
-from .capture.files import CaptureError
 from .network import NetworkError
 from .render.backend import BackendError
+from .render.output_files import CaptureError
 from .spec import FORMS, ModelSpecError, resolve
 
 USER_ERRORS = (ModelSpecError, NetworkError, BackendError, CameraFileError, CaptureError, OSError)
 BENCHMARKS = ("kernels", "layout", "render")
+IMAGE_LIMIT = 65536  # a side of a screenshot (tiled); 65536 x 65536 RGBA is 16 GiB
 
 
-def size(text: str) -> tuple[int, int]:
+def size(text: str, limit: int = 16384) -> tuple[int, int]:
+    """A WIDTHxHEIGHT argument, each side in 1..``limit`` (a window or video canvas: 16384)."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1600x1000, not {text!r}") from None
-    if not (1 <= w <= 16384 and 1 <= h <= 16384):
-        raise argparse.ArgumentTypeError(f"size {w}x{h} out of range 1..16384")
+    if not (1 <= w <= limit and 1 <= h <= limit):
+        raise argparse.ArgumentTypeError(f"size {w}x{h} out of range 1..{limit}")
     return w, h
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """An image's WIDTHxHEIGHT: any size, rendered in tiles past the GL limit (each side up to 65536)."""
+    return size(text, IMAGE_LIMIT)
 
 
 def fold(text: str) -> int | str:
@@ -61,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train an MLP on the digits and draw it on one test digit")
     d.add_argument("--out", help="write a PNG here (headless) instead of opening a window")
-    d.add_argument("--size", type=size, default=(1600, 1000), help="image size WxH (default 1600x1000)")
+    d.add_argument("--size", type=image_size, default=(1600, 1000), help="image size WxH (default 1600x1000)")
     d.add_argument("--sample", type=int, default=0, help="which test digit (default 0)")
     d.add_argument("--epochs", type=int, default=30, help="training epochs (default 30, a few seconds)")
     d.add_argument("--hud", action="store_true", help="with --out: overlays on, the predicted class picked")
@@ -69,7 +76,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("shot", help="render MODEL to an image, headless")
     s.add_argument("model", help=f"MODEL: {FORMS}")
     s.add_argument("-o", "--out", required=True, help="image file to write (.png, .jpg)")
-    s.add_argument("--size", type=size, default=(1600, 1000), help="image size WxH (default 1600x1000)")
+    s.add_argument("--size", type=image_size, default=(1600, 1000),
+                   help="image size WxH, any size: tiled past the GL limit (default 1600x1000)")
     s.add_argument("--hud", action="store_true", help="draw the HUD, colour bar and layer labels")
     s.add_argument("--select", type=int, metavar="NEURON", help="select this neuron (global index) first")
     _scene_options(s)
@@ -131,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         print(f"{net.name}: {len(net.layers)} layers, {net.n_neurons:,} neurons ({t1 - t0:.2f} s)")
         if args.command == "record":
-            from .capture import record
+            from .render.video import record
 
             record(net, acts, args.out, path=args.path, frames=args.frames, fps=args.fps, animate=args.animate,
                    size=args.size, title=net.name, **_options(args))
