@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from nn3d.ingest import IngestError, load
-from nn3d.recorder import Recording, TrainingRecorder
+from nn3d.ingest.recording import Recording
+from nn3d.recorder import TrainingRecorder
 
 
 def train(rec, model, steps, x, y, probe):
