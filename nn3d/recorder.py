@@ -1,6 +1,6 @@
 """Training recorder: loss and metrics every step; every N steps the probe batch's activations and the weights.
 
-One file per run (``.nn3d``: a safetensors container, see :mod:`nn3d.ingest._stfile`) that ``nn3d view``
+One file per run (``.nn3d``: a safetensors container, see :mod:`nn3d.ingest.safetensors_file`) that ``nn3d view``
 replays through :func:`nn3d.load` (frames = recorded steps); its reader, :class:`Recording`, lives with the
 other readers in :mod:`nn3d.ingest.recording` (re-exported here). Weights above ``max_weights`` elements are kept
 as statistics (mean, std, min, max, mean |w|) plus a fixed sample of ``sample_weights`` positions, so a large
@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ingest import _stfile
-from .ingest._base import IngestError
+from .ingest import IngestError, safetensors_file
 from .ingest.recording import FORMAT, Recording
 from .ingest.torch import from_torch, snapshot
 
@@ -134,6 +133,6 @@ class TrainingRecorder:
         meta = {"format": FORMAT, "version": "1", "every": str(self.every), "name": net.name,
                 "layers": json.dumps(layers), "connections": json.dumps(conns),
                 "probe_labels": json.dumps([f"sample {i}" for i in range(self.frames[0].shape[0])])}
-        _stfile.write(path, tensors, meta)
+        safetensors_file.write(path, tensors, meta)
         return path
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..activations import Activations
 from ..network import Connection, Network
-from . import _stfile
+from . import safetensors_file
 from ._base import IngestError
 
 log = logging.getLogger("nn3d")
@@ -44,7 +44,7 @@ class Recording:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.tensors, meta = _stfile.read(self.path)
+        self.tensors, meta = safetensors_file.read(self.path)
         if meta.get("format") != FORMAT:
             raise IngestError(f"{self.path.name} is not an nn3d training recording")
         try:
