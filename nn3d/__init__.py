@@ -21,13 +21,24 @@ def explore(net, activations=None, **options):
 
 
 def screenshot(net, path, activations=None, size=(1600, 1000), **options):
-    """Render ``net`` headless to an image file at ``size`` (width, height); returns the RGBA array."""
+    """Render ``net`` headless to an image file at ``size`` (width, height), any size (tiled past the GL
+    limit); returns the RGBA array."""
     from .render.explorer import screenshot as _screenshot
 
     return _screenshot(net, path, activations, size=size, **options)
 
 
+def record(net, out, activations=None, path="orbit", frames=120, fps=30, animate=None, size=(1280, 720),
+           **options):
+    """Render a video of ``net`` to ``out`` (.mp4 or .gif) along the camera ``path`` ("orbit", "through", a
+    keyframes JSON file or a list of CameraStates); ``animate``: None, "forward", "samples" or "training".
+    Returns the path written. ``options`` as for :func:`explore` (frame, colormap, k, budget, title, ...)."""
+    from .render.video import record as _record
+
+    return _record(net, activations, out, path=path, frames=frames, fps=fps, animate=animate, size=size, **options)
+
+
 __all__ = [
     "Activations", "Connection", "Layer", "Network", "NetworkError", "TrainingRecorder",
-    "explore", "from_torch", "load", "screenshot",
+    "explore", "from_torch", "load", "record", "screenshot",
 ]

@@ -1,7 +1,8 @@
 """Training recorder: loss and metrics every step; every N steps the probe batch's activations and the weights.
 
-One file per run (``.nn3d``: a safetensors container, see :mod:`nn3d.ingest._stfile`) that ``nn3d view``
-replays through :func:`nn3d.load` (frames = recorded steps). Weights above ``max_weights`` elements are kept
+One file per run (``.nn3d``: a safetensors container, see :mod:`nn3d.ingest.safetensors_file`) that ``nn3d view``
+replays through :func:`nn3d.load` (frames = recorded steps); its reader, :class:`Recording`, lives with the
+other readers in :mod:`nn3d.ingest.recording` (re-exported here). Weights above ``max_weights`` elements are kept
 as statistics (mean, std, min, max, mean |w|) plus a fixed sample of ``sample_weights`` positions, so a large
 model's run stays small; the final weights are always stored once, in full, to draw the network.
 
@@ -20,13 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import Activations
-from .ingest import _stfile
-from .ingest._base import IngestError
+from .ingest import IngestError, safetensors_file
+from .ingest.recording import FORMAT, Recording
 from .ingest.torch import from_torch, snapshot
-from .network import Connection, Network
 
-FORMAT = "nn3d.recording"
+__all__ = ["FORMAT", "Recording", "TrainingRecorder"]
 WEIGHTED = ("dense", "linear", "conv", "embedding", "sparse")
 STATS = ("mean", "std", "min", "max", "abs_mean")
 
@@ -134,54 +133,6 @@ class TrainingRecorder:
         meta = {"format": FORMAT, "version": "1", "every": str(self.every), "name": net.name,
                 "layers": json.dumps(layers), "connections": json.dumps(conns),
                 "probe_labels": json.dumps([f"sample {i}" for i in range(self.frames[0].shape[0])])}
-        _stfile.write(path, tensors, meta)
+        safetensors_file.write(path, tensors, meta)
         return path
 
-
-def _params(p):
-    if p is None:
-        return None
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in p.items()}
-
-
-class Recording:
-    """A saved run, memory-mapped: ``network`` (final weights), per-step ``steps``/``loss``/``metrics``,
-    per-record ``record_steps``, ``activations(sample)`` and ``weights(r)``."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.tensors, meta = _stfile.read(self.path)
-        if meta.get("format") != FORMAT:
-            raise IngestError(f"{self.path.name} is not an nn3d training recording")
-        try:
-            layers = [(n, k, tuple(s), a) for n, k, s, a in json.loads(meta["layers"])]
-            conns = []
-            for i, e in enumerate(json.loads(meta["connections"])):
-                w = self.tensors.get(f"final/{i}", np.empty(0, np.float32))
-                conns.append(Connection(e["src"], e["dst"], e["kind"], w, self.tensors.get(f"src_index/{i}"),
-                                        self.tensors.get(f"dst_index/{i}"), _params(e["params"])))
-            self.network = Network.build(layers, conns, name=meta.get("name", self.path.stem))
-            self.frames = self.tensors["activations"]
-            self.steps, self.loss = self.tensors["step"], self.tensors["loss"]
-            self.record_steps = self.tensors["record_step"]
-        except (KeyError, ValueError, TypeError) as e:
-            raise IngestError(f"{self.path.name}: a damaged nn3d recording ({type(e).__name__}: {e})") from None
-        self.metrics = {k[len("metric/"):]: v for k, v in self.tensors.items() if k.startswith("metric/")}
-
-    def weights(self, r: int) -> dict[int, np.ndarray]:
-        """Connection index -> its weights at record ``r`` (full, or the fixed sample for large ones)."""
-        out = {}
-        for key, v in self.tensors.items():
-            kind, _, i = key.partition("/")
-            if kind in ("weights", "weight_sample"):
-                out[int(i)] = v[r]
-        return out
-
-    def activations(self, sample: int = 0) -> Activations:
-        """Frames = recorded steps, for one probe sample; ``meta`` holds ``step`` and ``loss`` per frame."""
-        if not 0 <= sample < self.frames.shape[1]:
-            raise IngestError(f"{self.path.name}: sample {sample} outside 0..{self.frames.shape[1] - 1}")
-        steps = np.asarray(self.record_steps)
-        loss = np.asarray(self.loss)[steps] if len(self.loss) else np.full(len(steps), np.nan)
-        labels = tuple(f"step {s}, loss {v:.4g}" for s, v in zip(steps, loss))
-        return Activations(np.asarray(self.frames[:, sample, :]), labels, {"step": steps, "loss": loss})

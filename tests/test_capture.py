@@ -8,12 +8,14 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from nn3d import capture, synthetic
+import nn3d
+from nn3d import synthetic
 from nn3d.camera import CameraFileError, CameraState
 from nn3d.camera import save as save_cameras
-from nn3d.capture import tiles, video
 from nn3d.kernels import levels as compute_levels
-from nn3d.render.explorer import build_scene
+from nn3d.render import camera_paths, offscreen, video
+from nn3d.render.explorer import Explorer
+from nn3d.render.output_files import CaptureError
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def acts(net):
 
 @pytest.fixture
 def scene(net, acts):
-    explorer = build_scene(net, acts, size=(320, 240))
+    explorer = Explorer(net, acts, size=(320, 240))
     yield explorer.scene
     explorer.close()
 
@@ -52,21 +54,21 @@ def decode(path):
 
 def count_regions(monkeypatch):
     calls = []
-    original = tiles.render_region
+    original = offscreen.render_region
 
     def counting(*args, **kwargs):
         calls.append(args[2])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(tiles, "render_region", counting)
+    monkeypatch.setattr(offscreen, "render_region", counting)
     return calls
 
 
 def test_tiles_join_without_seams(scene, monkeypatch):
     size = (640, 480)
-    untiled = capture.render_tiled(scene, size)
+    untiled = offscreen.render_image(scene, size)
     calls = count_regions(monkeypatch)
-    tiled = capture.render_tiled(scene, size, max_tile=160)
+    tiled = offscreen.render_image(scene, size, max_tile=160)
     assert tiled.shape == untiled.shape == (480, 640, 4)
     assert len(calls) >= 16 and max(max(c) for c in calls) <= 160
     assert (untiled[..., :3] != untiled[0, 0, :3]).any(-1).mean() > 0.02  # the scene is really there
@@ -76,7 +78,7 @@ def test_tiles_join_without_seams(scene, monkeypatch):
     assert diff.sum(0).max() <= 3 and diff.sum(1).max() <= 3
     # neurons alone match to rounding
     scene.edges.visible = False
-    a, b = capture.render_tiled(scene, size), capture.render_tiled(scene, size, max_tile=160)
+    a, b = offscreen.render_image(scene, size), offscreen.render_image(scene, size, max_tile=160)
     assert np.abs(a.astype(int) - b).max() <= 2
 
 
@@ -84,50 +86,72 @@ def test_without_the_margin_sprites_are_cut_at_tile_borders(scene, monkeypatch):
     """The seam check above can fail: with no margin, sprites straddling a border lose their other half."""
     scene.edges.visible = False
     size = (640, 480)
-    untiled = capture.render_tiled(scene, size)
-    monkeypatch.setattr(tiles, "largest_sprite_px", lambda s: 0.0)
-    cut = capture.render_tiled(scene, size, max_tile=160)
+    untiled = offscreen.render_image(scene, size)
+    monkeypatch.setattr(offscreen, "largest_sprite_px", lambda s: 0.0)
+    cut = offscreen.render_image(scene, size, max_tile=160)
     assert (np.abs(cut.astype(int) - untiled) > 2).any(-1).sum() > 50
 
 
 def test_screenshot_above_the_gl_limit_has_the_requested_size(net, acts, tmp_path, monkeypatch):
-    monkeypatch.setattr(tiles, "gl_limit", lambda scene: 200)  # pretend GL allows 200 px
+    monkeypatch.setattr(offscreen, "gl_limit", lambda scene: 200)  # pretend GL allows 200 px
     calls = count_regions(monkeypatch)
     out = tmp_path / "big.png"
-    image = capture.screenshot_tiled(net, out, size=(700, 330), activations=acts)
+    image = nn3d.screenshot(net, out, size=(700, 330), activations=acts)
     assert image.shape == (330, 700, 4) and len(calls) >= 8 and max(max(c) for c in calls) <= 200
     assert iio.imread(out).shape == (330, 700, 4)
     assert [p.name for p in tmp_path.iterdir()] == ["big.png"]
 
 
+def test_public_screenshot_tiled_past_a_low_gl_limit_equals_the_untiled_one(net, acts, tmp_path, monkeypatch):
+    """nn3d.screenshot goes through the offscreen path: under a (pretended) 128 px GL limit it tiles, and the
+    stitched image is the one rendered whole."""
+    whole = nn3d.screenshot(net, tmp_path / "whole.png", acts, size=(400, 260), title="t")
+    monkeypatch.setattr(offscreen, "gl_limit", lambda scene: 128)
+    calls = count_regions(monkeypatch)
+    tiled = nn3d.screenshot(net, tmp_path / "tiled.png", acts, size=(400, 260), title="t")
+    assert len(calls) >= 9 and max(max(c) for c in calls) <= 128
+    assert (whole[..., :3] != whole[0, 0, :3]).any(-1).mean() > 0.02
+    diff = (tiled != whole).any(-1)
+    assert diff.mean() < 2e-3 and diff.sum(0).max() <= 3 and diff.sum(1).max() <= 3
+    np.testing.assert_array_equal(iio.imread(tmp_path / "tiled.png"), tiled)
+
+
+def test_public_record_writes_the_frames(net, acts, tmp_path):
+    out = nn3d.record(net, tmp_path / "fly.gif", acts, path="through", frames=4, fps=10, size=(96, 64),
+                      progress=False)
+    frames = decode(out)
+    assert out == tmp_path / "fly.gif" and frames.shape[1:3] == (64, 96) and 2 <= len(frames) <= 4
+    assert not np.array_equal(frames[0], frames[-1])  # the camera moved
+
+
 def test_screenshot_wider_than_the_real_gl_limit(net, scene, tmp_path):
-    width = capture.gl_limit(scene) + 100
-    image = capture.screenshot_tiled(net, tmp_path / "wide.png", size=(width, 24))
+    width = offscreen.gl_limit(scene) + 100
+    image = nn3d.screenshot(net, tmp_path / "wide.png", size=(width, 24))
     assert image.shape == (24, width, 4) and iio.imread(tmp_path / "wide.png").shape == (24, width, 4)
 
 
 def test_same_camera_same_image_and_transparent_background(scene, net):
     cam = scene.home_camera().replace(azimuth=70)
     scene.set_camera(cam)
-    a = capture.render_tiled(scene, (320, 240))
+    a = offscreen.render_image(scene, (320, 240))
     scene.set_camera(cam.replace(azimuth=10))
-    capture.render_tiled(scene, (320, 240))
+    offscreen.render_image(scene, (320, 240))
     scene.set_camera(cam)
-    assert np.array_equal(a, capture.render_tiled(scene, (320, 240)))
+    assert np.array_equal(a, offscreen.render_image(scene, (320, 240)))
     assert (a[..., 3] == 255).all()  # opaque: edges do not punch holes in the alpha channel
-    t = capture.render_tiled(scene, (320, 240), transparent=True)
+    t = offscreen.render_image(scene, (320, 240), transparent=True)
     assert (t[0, 0] == 0).all() and (t[..., 3] == 0).mean() > 0.5
     xy = np.floor(scene.project(np.arange(net.n_neurons))).astype(int)
     assert (t[xy[:, 1], xy[:, 0], 3] == 255).all()
 
 
 def test_bad_image_paths(net, tmp_path):
-    with pytest.raises(capture.CaptureError, match="unknown image type"):
-        capture.screenshot_tiled(net, tmp_path / "x.xyz", size=(64, 64))
-    with pytest.raises(capture.CaptureError, match="does not exist"):
-        capture.screenshot_tiled(net, tmp_path / "nope" / "x.png", size=(64, 64))
-    with pytest.raises(capture.CaptureError, match="transparent"):
-        capture.screenshot_tiled(net, tmp_path / "x.jpg", size=(64, 64), transparent=True)
+    with pytest.raises(CaptureError, match="unknown image type"):
+        nn3d.screenshot(net, tmp_path / "x.xyz", size=(64, 64))
+    with pytest.raises(CaptureError, match="does not exist"):
+        nn3d.screenshot(net, tmp_path / "nope" / "x.png", size=(64, 64))
+    with pytest.raises(CaptureError, match="transparent"):
+        nn3d.screenshot(net, tmp_path / "x.jpg", size=(64, 64), transparent=True)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -135,7 +159,7 @@ def test_bad_image_paths(net, tmp_path):
 
 
 def test_orbit_goes_once_around(scene):
-    path = capture.camera_path("orbit", scene, 8)
+    path = camera_paths.camera_path("orbit", scene, 8)
     home = scene.home_camera()
     assert len(path) == 8 and path[0] == home
     az = np.array([c.azimuth for c in path]) - home.azimuth
@@ -144,7 +168,7 @@ def test_orbit_goes_once_around(scene):
 
 
 def test_through_flies_along_depth_looking_ahead(scene):
-    path = capture.camera_path("through", scene, 10)
+    path = camera_paths.camera_path("through", scene, 10)
     eyes = np.array([c.eye for c in path])
     boxes = scene.layout.boxes
     assert (np.diff(eyes[:, 0]) > 0).all()
@@ -161,7 +185,7 @@ def test_through_flies_along_depth_looking_ahead(scene):
 def test_keyframes_pass_through_every_key_smoothly(tmp_path):
     keys = [CameraState((0, 0, 0), 350, 10, 20), CameraState((5, 0, 1), 20, 30, 10), CameraState((5, 5, 1), 80, 0, 40)]
     save_cameras(keys, tmp_path / "keys.json")
-    path = capture.camera_path(str(tmp_path / "keys.json"), None, 21)
+    path = camera_paths.camera_path(str(tmp_path / "keys.json"), None, 21)
     for i, k in enumerate(keys):
         got = path[10 * i]
         np.testing.assert_allclose(got.center, k.center, atol=1e-9)
@@ -178,13 +202,13 @@ def test_keyframes_pass_through_every_key_smoothly(tmp_path):
 
 def test_forward_pass_lights_layers_in_order(scene, acts):
     full = compute_levels(acts.frame(0), scene.net.starts, scene.normalisation)
-    fp = capture.animation("forward", scene, acts, frames=4)
+    fp = video.animation("forward", scene, acts, frames=4)
     layers = scene.net.layers
     for i in range(4):
         fp(i)
         cut = layers[i].stop  # 4 frames, 4 layers: frame i has reached layer i
         assert np.array_equal(scene.levels[:cut], full[:cut])
-        assert (scene.levels[cut:] == capture.NOT_REACHED).all()
+        assert (scene.levels[cut:] == video.NOT_REACHED).all()
     assert "4/4" in scene.title.text
 
 
@@ -192,7 +216,7 @@ def test_forward_pass_lights_layers_in_order(scene, acts):
 
 
 def test_video_has_its_frames_differing_along_the_path(net, acts, tmp_path):
-    out = capture.record(net, acts, tmp_path / "orbit.mp4", path="orbit", frames=6, fps=12, size=(160, 120),
+    out = video.record(net, acts, tmp_path / "orbit.mp4", path="orbit", frames=6, fps=12, size=(160, 120),
                          progress=False)
     frames = decode(out)
     assert frames.shape == (6, 120, 160, 3)
@@ -202,7 +226,7 @@ def test_video_has_its_frames_differing_along_the_path(net, acts, tmp_path):
 
 
 def test_gif_through_path_with_animation(net, acts, tmp_path, capsys):
-    out = capture.record(net, acts, tmp_path / "fly.gif", path="through", frames=5, fps=10, size=(120, 90),
+    out = video.record(net, acts, tmp_path / "fly.gif", path="through", frames=5, fps=10, size=(120, 90),
                          animate="forward")
     frames = decode(out)
     assert frames.shape[1:3] == (90, 120) and len(frames) == 5
@@ -213,8 +237,8 @@ def test_gif_through_path_with_animation(net, acts, tmp_path, capsys):
 def test_keyframe_video_and_the_same_command_twice_gives_identical_frames(net, acts, tmp_path):
     keys = tmp_path / "keys.json"
     save_cameras([CameraState((0, 0, 0), 0, 10, 30), CameraState((0, 0, 0), 90, 40, 20)], keys)
-    a = decode(capture.record(net, acts, tmp_path / "a.mp4", path=str(keys), frames=4, size=(96, 64), progress=False))
-    b = decode(capture.record(net, acts, tmp_path / "b.mp4", path=str(keys), frames=4, size=(96, 64), progress=False))
+    a = decode(video.record(net, acts, tmp_path / "a.mp4", path=str(keys), frames=4, size=(96, 64), progress=False))
+    b = decode(video.record(net, acts, tmp_path / "b.mp4", path=str(keys), frames=4, size=(96, 64), progress=False))
     assert a.shape == (4, 64, 96, 3) and np.array_equal(a, b)
     assert not np.array_equal(a[0], a[-1])
 
@@ -239,11 +263,11 @@ def test_bad_input_is_one_line_and_leaves_nothing(net, acts, tmp_path, monkeypat
     (tmp_path / "bad.json").write_text("[{\"azimuth\": 3,")
     (tmp_path / "file.txt").write_text("not a folder")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("nn3d.render.explorer.build_scene", lambda *a, **k: pytest.fail("rendered before checking"))
+    monkeypatch.setattr("nn3d.render.video.Explorer", lambda *a, **k: pytest.fail("rendered before checking"))
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(ValueError, match=match) as e:
-        capture.record(net, acts, out, **{"frames": 3, "size": (160, 120), **kwargs})
-    assert "\n" not in str(e.value) and isinstance(e.value, (capture.CaptureError, CameraFileError))
+        video.record(net, acts, out, **{"frames": 3, "size": (160, 120), **kwargs})
+    assert "\n" not in str(e.value) and isinstance(e.value, (CaptureError, CameraFileError))
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
@@ -256,9 +280,9 @@ def test_failure_while_rendering_removes_the_partial_file(net, acts, tmp_path, m
             raise RuntimeError("GPU on fire")
         return np.zeros((size[1], size[0], 4), np.uint8)
 
-    monkeypatch.setattr(video, "render_tiled", failing)
+    monkeypatch.setattr(video, "render_image", failing)
     with pytest.raises(RuntimeError, match="on fire"):
-        capture.record(net, acts, tmp_path / "x.mp4", frames=5, size=(64, 48), progress=False)
+        video.record(net, acts, tmp_path / "x.mp4", frames=5, size=(64, 48), progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -268,9 +292,9 @@ def test_samples_and_training_playback_titles(net, tmp_path):
     rng = np.random.default_rng(0)
     values = rng.standard_normal((3, net.n_neurons)).astype(np.float32)
     training = Activations(values, meta={"step": np.array([0, 10, 20]), "loss": np.array([2.0, 1.0, 0.5])})
-    explorer = build_scene(net, training, size=(96, 64))
+    explorer = Explorer(net, training, size=(96, 64))
     try:
-        play = capture.animation("training", explorer, training, frames=6)
+        play = video.animation("training", explorer, training, frames=6)
         titles = []
         for i in range(6):
             play(i)
@@ -281,13 +305,13 @@ def test_samples_and_training_playback_titles(net, tmp_path):
                                       compute_levels(values[2], net.starts, explorer.scene.normalisation))
     finally:
         explorer.close()
-    with pytest.raises(capture.CaptureError, match="needs activations"):
-        capture.record(net, None, tmp_path / "x.gif", animate="samples", frames=2, size=(64, 48))
+    with pytest.raises(CaptureError, match="needs activations"):
+        video.record(net, None, tmp_path / "x.gif", animate="samples", frames=2, size=(64, 48))
 
 
 def test_through_a_folded_model_flies_each_row_in_turn():
-    from nn3d.capture.paths import through_path
     from nn3d.layout import layout
+    from nn3d.render.camera_paths import through_path
 
     placed = layout(synthetic.mlp([16] * 30), fold=3)
     assert placed.n_rows == 3

@@ -37,6 +37,18 @@ def test_shot_synthetic(tmp_path, capsys):
     assert iio.imread(out).shape == (200, 320, 4)
 
 
+def test_shot_wider_than_a_window_is_tiled(tmp_path, capsys):
+    """20000 px is past every GL limit: the shot is rendered in tiles, and the network spans the image."""
+    out = tmp_path / "wide.png"
+    assert main(["shot", "synthetic:mlp:64,32,16", "-o", str(out), "--size", "20000x1200"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    img = iio.imread(out)
+    assert img.shape == (1200, 20000, 4)
+    lit = (img[..., :3] != BG).any(-1).any(0)  # columns with anything drawn
+    assert lit[:10000].any() and lit[10000:].any()
+    assert run_cli("shot", "synthetic:mlp:4,3", "-o", "x.png", "--size", "70000x10").returncode == 2
+
+
 def test_shot_factory_file(tmp_path):
     model_file = tmp_path / "model.py"
     model_file.write_text(textwrap.dedent("""

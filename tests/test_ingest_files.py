@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from nn3d.ingest import IngestError, _stfile, from_torch, load
+from nn3d.ingest import IngestError, from_torch, load, safetensors_file
 
 
 def small_cnn():
@@ -72,13 +72,13 @@ def test_pickled_whole_model_is_refused_with_export_advice(tmp_path):
 def test_safetensors_from_the_package_and_from_nn3d_agree(tmp_path):
     model = mlp()
     state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    _stfile.write(tmp_path / "a.safetensors", state)
+    safetensors_file.write(tmp_path / "a.safetensors", state)
     net, _ = load(tmp_path / "a.safetensors")
     assert [(la.kind, la.shape) for la in net.layers] == [("input", (6,)), ("dense", (8,)), ("dense", (3,))]
     np.testing.assert_array_equal(net.connections[0].weight, state["0.weight"])
     st = pytest.importorskip("safetensors.numpy")
     st.save_file(state, str(tmp_path / "b.safetensors"))
-    back, _ = _stfile.read(tmp_path / "b.safetensors")
+    back, _ = safetensors_file.read(tmp_path / "b.safetensors")
     assert set(back) == set(state) and all(np.array_equal(back[k], state[k]) for k in state)
     theirs = st.load_file(str(tmp_path / "a.safetensors"))  # and the package reads what nn3d writes
     assert all(np.array_equal(theirs[k], state[k]) for k in state)
@@ -87,15 +87,15 @@ def test_safetensors_from_the_package_and_from_nn3d_agree(tmp_path):
 def test_stfile_streams_chunks_and_reads_bf16(tmp_path):
     chunks = [np.full((2, 3), i, np.float32) for i in range(4)]
     bf16 = (np.array([1.5, -2.0], np.float32).view(np.uint32) >> 16).astype(np.uint16)
-    _stfile.write(tmp_path / "x.safetensors", {"frames": chunks, "n": np.arange(3)}, {"k": "v"})
-    header, meta, _ = _stfile.read_header(tmp_path / "x.safetensors")
+    safetensors_file.write(tmp_path / "x.safetensors", {"frames": chunks, "n": np.arange(3)}, {"k": "v"})
+    header, meta, _ = safetensors_file.read_header(tmp_path / "x.safetensors")
     assert meta == {"k": "v"} and header["frames"]["shape"] == [4, 2, 3]
-    tensors, _ = _stfile.read(tmp_path / "x.safetensors")
+    tensors, _ = safetensors_file.read(tmp_path / "x.safetensors")
     np.testing.assert_array_equal(tensors["frames"], np.stack(chunks))
     entry = {"b": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}
     head = json.dumps(entry).encode()
     (tmp_path / "z.safetensors").write_bytes(len(head).to_bytes(8, "little") + head + bf16.tobytes())
-    got, _ = _stfile.read(tmp_path / "z.safetensors")
+    got, _ = safetensors_file.read(tmp_path / "z.safetensors")
     np.testing.assert_array_equal(got["b"], [1.5, -2.0])
 
 
@@ -138,7 +138,7 @@ def test_bad_files_raise_one_line_errors(tmp_path, name, content, message):
 def test_missing_file_and_truncated_safetensors(tmp_path):
     with pytest.raises(IngestError, match="no such model file"):
         load(tmp_path / "nope.onnx")
-    _stfile.write(tmp_path / "t.safetensors", {"w": np.ones((10, 10), np.float32)})
+    safetensors_file.write(tmp_path / "t.safetensors", {"w": np.ones((10, 10), np.float32)})
     data = (tmp_path / "t.safetensors").read_bytes()
     (tmp_path / "t.safetensors").write_bytes(data[:-8])
     with pytest.raises(IngestError, match="truncated or corrupt"):

@@ -29,4 +29,4 @@ def test_wheel_ships_the_shaders(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for shader in ("neurons.vert", "neurons.frag", "edges.vert", "edges.frag"):
         assert f"nn3d/shaders/{shader}" in names
-    assert "nn3d/cli.py" in names
+    assert "nn3d/cli/__init__.py" in names and "nn3d/cli/shot.py" in names

@@ -10,7 +10,7 @@ from vispy.util import keys
 
 from nn3d import synthetic
 from nn3d.analysis import Source
-from nn3d.analysis.cli import main as plot_main
+from nn3d.cli import main as plot_main
 from nn3d.network import Connection, Network
 from nn3d.render.backend import ensure_backend
 from nn3d.render.explorer import Explorer

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from nn3d.ingest import IngestError, load
-from nn3d.recorder import Recording, TrainingRecorder
+from nn3d.ingest.recording import Recording
+from nn3d.recorder import TrainingRecorder
 
 
 def train(rec, model, steps, x, y, probe):
@@ -61,9 +62,9 @@ def test_recorder_rejects_bad_arguments_and_foreign_files(tmp_path):
     model = nn.Sequential(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="every"):
         TrainingRecorder(model, torch.zeros(1, 2), every=0)
-    from nn3d.ingest import _stfile
+    from nn3d.ingest import safetensors_file
 
-    _stfile.write(tmp_path / "other.nn3d", {"w": np.zeros(3, np.float32)}, {"format": "something else"})
+    safetensors_file.write(tmp_path / "other.nn3d", {"w": np.zeros(3, np.float32)}, {"format": "something else"})
     with pytest.raises(IngestError, match="not an nn3d training recording"):
         load(tmp_path / "other.nn3d")
     rec = TrainingRecorder(model, torch.zeros(2, 2), every=1)

@@ -4,7 +4,7 @@ curves, conv filters, attention maps, activation functions) as plain NumPy data.
 Design: this subpackage imports no VisPy. :mod:`.data` turns arrays into arrays (pooled heatmaps, histogram
 stacks over steps, curves, filter mosaics, attention probabilities, function samples); :mod:`.source` says
 where they come from (a training recording, or a model spec); :mod:`nn3d.render.panels` draws them beside
-the 3D view and :mod:`.cli` exports one panel to a PNG (``nn3d plot``). Tests check the data against NumPy
+the 3D view and :mod:`nn3d.cli.plot` exports one panel to a PNG (``nn3d plot``). Tests check the data against NumPy
 and the drawn pixels against the data.
 """
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ingest import _stfile
+from ..ingest import safetensors_file
 from ..recorder import TrainingRecorder
 
 
 def _bias_modules(model, network, weighted) -> dict[int, object]:
     """Connection index -> module owning that connection's weight and having a bias."""
-    from ..ingest._modules import weight_view
+    from ..ingest.module_handlers import weight_view
 
     out = {}
     mods = [m for m in model.modules() if getattr(m, "bias", None) is not None and hasattr(m, "weight")]
@@ -50,10 +50,10 @@ class BiasRecorder(TrainingRecorder):
 
     def save(self, path: str | Path) -> Path:
         path = super().save(path)
-        tensors, meta = _stfile.read(path)
+        tensors, meta = safetensors_file.read(path)
         tensors = {k: np.array(v) for k, v in tensors.items()}  # off the memory map before rewriting
         for i, rows in self.biases.items():
             if rows:
                 tensors[f"bias/{i}"] = np.stack(rows).astype(np.float32)
-        _stfile.write(path, tensors, meta)  # written beside, then renamed over the file
+        safetensors_file.write(path, tensors, meta)  # written beside, then renamed over the file
         return path

@@ -28,7 +28,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
 from . import _axes as A
-from . import _modules as M
+from . import module_handlers as M
 from ._base import IngestError
 
 

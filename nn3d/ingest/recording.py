@@ -1,12 +1,22 @@
-"""Reader for nn3d's own training recordings (``.nn3d``, written by :class:`nn3d.recorder.TrainingRecorder`)."""
+"""Reader for nn3d's own training recordings (``.nn3d``, written by :class:`nn3d.recorder.TrainingRecorder`):
+the file format's one reader, :class:`Recording`, and the ingest entry points ``match`` / ``read``."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
+from ..activations import Activations
+from ..network import Connection, Network
+from . import safetensors_file
+from ._base import IngestError
+
 log = logging.getLogger("nn3d")
 SUFFIXES = (".nn3d",)
+FORMAT = "nn3d.recording"
 
 
 def match(path: Path) -> bool:
@@ -15,10 +25,57 @@ def match(path: Path) -> bool:
 
 def read(path: Path, sample: int = 0):
     """(Network with the final weights, Activations with one frame per recorded step for probe ``sample``)."""
-    from ..recorder import Recording
-
     rec = Recording(path)
     act = rec.activations(sample)
     log.info("nn3d: %s: training replay, %d recorded steps of probe sample %d", Path(path).name,
              act.n_frames, sample)
     return rec.network, act
+
+
+def _params(p):
+    if p is None:
+        return None
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in p.items()}
+
+
+class Recording:
+    """A saved run, memory-mapped: ``network`` (final weights), per-step ``steps``/``loss``/``metrics``,
+    per-record ``record_steps``, ``activations(sample)`` and ``weights(r)``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.tensors, meta = safetensors_file.read(self.path)
+        if meta.get("format") != FORMAT:
+            raise IngestError(f"{self.path.name} is not an nn3d training recording")
+        try:
+            layers = [(n, k, tuple(s), a) for n, k, s, a in json.loads(meta["layers"])]
+            conns = []
+            for i, e in enumerate(json.loads(meta["connections"])):
+                w = self.tensors.get(f"final/{i}", np.empty(0, np.float32))
+                conns.append(Connection(e["src"], e["dst"], e["kind"], w, self.tensors.get(f"src_index/{i}"),
+                                        self.tensors.get(f"dst_index/{i}"), _params(e["params"])))
+            self.network = Network.build(layers, conns, name=meta.get("name", self.path.stem))
+            self.frames = self.tensors["activations"]
+            self.steps, self.loss = self.tensors["step"], self.tensors["loss"]
+            self.record_steps = self.tensors["record_step"]
+        except (KeyError, ValueError, TypeError) as e:
+            raise IngestError(f"{self.path.name}: a damaged nn3d recording ({type(e).__name__}: {e})") from None
+        self.metrics = {k[len("metric/"):]: v for k, v in self.tensors.items() if k.startswith("metric/")}
+
+    def weights(self, r: int) -> dict[int, np.ndarray]:
+        """Connection index -> its weights at record ``r`` (full, or the fixed sample for large ones)."""
+        out = {}
+        for key, v in self.tensors.items():
+            kind, _, i = key.partition("/")
+            if kind in ("weights", "weight_sample"):
+                out[int(i)] = v[r]
+        return out
+
+    def activations(self, sample: int = 0) -> Activations:
+        """Frames = recorded steps, for one probe sample; ``meta`` holds ``step`` and ``loss`` per frame."""
+        if not 0 <= sample < self.frames.shape[1]:
+            raise IngestError(f"{self.path.name}: sample {sample} outside 0..{self.frames.shape[1] - 1}")
+        steps = np.asarray(self.record_steps)
+        loss = np.asarray(self.loss)[steps] if len(self.loss) else np.full(len(steps), np.nan)
+        labels = tuple(f"step {s}, loss {v:.4g}" for s, v in zip(steps, loss))
+        return Activations(np.asarray(self.frames[:, sample, :]), labels, {"step": steps, "loss": loss})

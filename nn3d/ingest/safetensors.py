@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import _statedict, _stfile
+from . import _statedict, safetensors_file
 
 SUFFIXES = (".safetensors",)
 
@@ -17,7 +17,7 @@ def read(path: Path, config=None):
     """(Network, Activations) from a safetensors state dict; ``config``: dict or path of a config.json
     (default: ``config.json`` beside the file, when there is one)."""
     path = Path(path)
-    tensors, _meta = _stfile.read(path)
+    tensors, _meta = safetensors_file.read(path)
     cfg = _statedict.find_config(path, config)
     if cfg is not None:
         return _statedict.from_config(tensors, cfg, path)

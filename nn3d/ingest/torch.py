@@ -1,7 +1,7 @@
 """Trace a torch module into a Network and record every layer's output as activations (one frame per sample).
 
 Neurons of a layer are the elements of its output for one sample. The tracing itself lives in
-:mod:`._trace` (module hooks + a TorchFunctionMode) and :mod:`._modules` (what each module and op becomes).
+:mod:`._trace` (module hooks + a TorchFunctionMode) and :mod:`.module_handlers` (what each module and op becomes).
 Here: batching, recording (in RAM, or streamed chunk by chunk into a memory-mapped ``.npy``; optionally only
 a chosen subset of layers), and turning traced nodes into :class:`~nn3d.network.Network` objects.
 """

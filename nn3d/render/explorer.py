@@ -18,7 +18,7 @@ from ..camera import CameraState
 from ..inspect import NeuronInfo, neuron_info
 from ..layout import layout, select_edges
 from ..network import Network, NetworkError
-from . import cameras
+from . import cameras, offscreen
 from .backend import has_display, window_possible
 from .overlays import Overlays
 from .scene import NetworkScene
@@ -438,31 +438,26 @@ class Explorer:
         self.scene.close()
 
 
-def build_scene(net: Network, activations: Activations | None = None, **options) -> Explorer:
-    """An offscreen Explorer (kept under this name for the capture code)."""
-    return Explorer(net, activations, **options)
-
-
 def screenshot(net: Network, path, activations: Activations | None = None, size=(1600, 1000),
-               select: int | None = None, **options) -> np.ndarray:
-    """Render ``net`` offscreen and write the image to ``path``; returns the (height, width, 4) RGBA array.
+               select: int | None = None, transparent: bool = False, max_tile: int | None = None,
+               **options) -> np.ndarray:
+    """Render ``net`` offscreen at any ``size`` (tiled past the GL limit) and write the image to ``path``;
+    returns the (height, width, 4) RGBA array.
 
-    ``select`` picks a neuron first (its card and highlights appear with ``hud=True``)."""
-    from ..capture.files import IMAGE_SUFFIXES, check_out
-    from ..capture.tiles import write_image
-
-    path = Path(path)
-    check_out(path, IMAGE_SUFFIXES, "image")  # before anything is rendered
-    explorer = Explorer(net, activations, size=size, **options)
+    ``select`` picks a neuron first (its card and highlights appear with ``hud=True``). ``transparent`` needs a
+    .png or .tif; ``max_tile`` lowers the tile side (tests). The path is checked before anything is rendered."""
+    path = offscreen.check_image_out(path, transparent)
+    explorer = Explorer(net, activations, size=offscreen.canvas_size(size), **options)
     try:
         if select is not None:
             explorer.select(select)
-        # with the HUD: a warm-up render first (shader compilation), then one whose time the HUD can show
-        for _ in range(3 if explorer.hud_on else 1):
-            image = explorer.render()
+        # with the HUD: warm-up renders first (shader compilation), so that the HUD shows a steady frame time
+        for _ in range(3 if explorer.hud_on else 0):
+            explorer.render()
+        image = offscreen.render_image(explorer, size, transparent=transparent, max_tile=max_tile)
     finally:
         explorer.close()
-    write_image(image, path)
+    offscreen.write_image(image, path)
     return image
 
 

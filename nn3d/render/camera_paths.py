@@ -1,4 +1,14 @@
-"""Camera paths: one CameraState per video frame (orbit, fly-through along the depth axis, keyframes)."""
+"""Camera paths: lists of :class:`~nn3d.camera.CameraState`, one per video frame.
+
+``orbit``: one turn of azimuth around the home camera's centre (frame ``frames`` would equal frame 0, so a
+looping video does not stutter). ``through``: the eye flies along +x, the depth axis, from where the first layer
+fills the view to just past the last layer, looking ahead, eased in and out (smoothstep); it runs a quarter
+pitch off the central axis in y and z, at least 0.35 pitch from every grid position of either parity, so it
+never passes through a neuron. ``keys.json``: the explorer's saved camera states, interpolated by a uniform
+Catmull-Rom spline through every key (C1-smooth, key i at time i / (n - 1)) in (centre, azimuth unwrapped the
+short way, elevation, log distance, fov, roll); elevation is clamped to +-90 and fov to [0, 179] where the
+spline overshoots.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +18,7 @@ import numpy as np
 
 from ..camera import CameraState
 from ..camera import load as load_cameras
-from .files import CaptureError
+from .output_files import CaptureError
 
 PATHS = ("orbit", "through")
 

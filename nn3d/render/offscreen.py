@@ -1,4 +1,15 @@
-"""Screenshots of any size: tiles no larger than the GL limit, each with a margin, stitched without seams."""
+"""Rendering to pixels at any size (tiled beyond the GL limit), and writing images.
+
+The one path for every caller (``nn3d.screenshot``, ``nn3d shot``, videos, the explorer's screenshots):
+:func:`render_image` renders an Explorer or a :class:`~nn3d.render.scene.NetworkScene` at any size. The canvas
+keeps a *logical* size with the image's aspect ratio; the image is cut into tiles no larger than the GL
+renderbuffer limit, and each tile is the canvas region it covers, rendered at the output scale
+(:func:`render_region`). Every tile is rendered with a margin of half the largest neuron
+sprite and then cropped: GL drops a point sprite whose centre falls outside the viewport, so without the margin
+a sprite straddling a border would be cut. Neurons are sized in world units and lines are 1 px in the
+framebuffer, so tiles join without seams and a tiled render equals an untiled one (tests compare them). The
+same camera and frame always give the same pixels (llvmpipe is deterministic; nothing here is random).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..activations import Activations
-from ..camera import CameraState
-from ..network import Network
-from .files import IMAGE_SUFFIXES, CaptureError, check_out, finish, reserve_temp
+from .output_files import IMAGE_SUFFIXES, CaptureError, check_out, finish, reserve_temp
 
 DEFAULT_TILE = 4096  # tiles are at most this (and the GL limit): bounds the memory of one offscreen render
-MAX_LOGICAL = 2048  # the canvas of a large screenshot is scaled down to at most this (text keeps its look)
+MAX_CANVAS = 4096  # the canvas of a larger screenshot is scaled down to at most this (text keeps its look)
 
 
 def gl_limit(scene) -> int:
@@ -80,7 +88,7 @@ def render_region(canvas, region, size, bgcolor=None) -> np.ndarray:
         canvas.pop_fbo()
 
 
-def render_tiled(scene, size, transparent: bool = False, max_tile: int | None = None) -> np.ndarray:
+def render_image(scene, size, transparent: bool = False, max_tile: int | None = None) -> np.ndarray:
     """Render ``scene`` at ``size`` (width, height): (height, width, 4) uint8 RGBA, in tiles when needed.
 
     ``scene``: a NetworkScene, or an Explorer (its ``.scene`` is rendered).
@@ -156,39 +164,20 @@ def write_image(image: np.ndarray, path) -> Path:
     return path
 
 
-def screenshot_tiled(scene_or_net, path, size=(1600, 1000), transparent: bool = False, max_tile: int | None = None,
-                     activations: Activations | None = None, camera: CameraState | None = None,
-                     **scene_options) -> np.ndarray:
-    """Write a screenshot of any size to ``path``; returns the (height, width, 4) RGBA image.
+def canvas_size(size) -> tuple[int, int]:
+    """The canvas (logical) size for an image of ``size``: the same up to ``MAX_CANVAS`` px a side, else scaled
+    down by a whole factor keeping the aspect ratio (the image is then rendered at the output scale, in tiles)."""
+    width, height = (int(v) for v in size)
+    if width < 1 or height < 1:
+        raise CaptureError(f"image size must be at least 1x1, got {width}x{height}")
+    k = max(1, math.ceil(max(width, height) / MAX_CANVAS))
+    return max(1, round(width / k)), max(1, round(height / k))
 
-    ``scene_or_net``: a live :class:`NetworkScene` (the window's, or an offscreen one), rendered as it is, or a
-    :class:`Network`, for which an offscreen scene is built with ``activations`` and ``scene_options`` (as
-    :func:`nn3d.render.explorer.build_scene`) and a canvas of at most ``MAX_LOGICAL`` px on a side.
-    ``camera`` sets the view first. The path is checked before anything is rendered.
-    """
+
+def check_image_out(path, transparent: bool = False) -> Path:
+    """Raise :class:`CaptureError` (one line) unless ``path`` can take an image (with alpha if ``transparent``)."""
     path = Path(path)
     check_out(path, IMAGE_SUFFIXES, "image")
     if transparent and path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise CaptureError(f"cannot write {path}: a transparent background needs .png or .tif")
-    width, height = (int(v) for v in size)
-    if width < 1 or height < 1:
-        raise CaptureError(f"image size must be at least 1x1, got {width}x{height}")
-    own = isinstance(scene_or_net, Network)
-    if own:
-        from ..render.explorer import build_scene
-
-        k = max(1, math.ceil(max(width, height) / MAX_LOGICAL))
-        logical = (max(1, round(width / k)), max(1, round(height / k)))
-        holder = build_scene(scene_or_net, activations, size=logical, **scene_options)
-    else:
-        holder = scene_or_net
-    scene = getattr(holder, "scene", holder)  # an Explorer holds its NetworkScene
-    try:
-        if camera is not None:
-            scene.set_camera(camera)
-        image = render_tiled(scene, (width, height), transparent=transparent, max_tile=max_tile)
-    finally:
-        if own:
-            holder.close()
-    write_image(image, path)
-    return image
+    return path

@@ -1,4 +1,14 @@
-"""Animations (forward pass, sample playback, training replay), the progress bar, and :func:`record`."""
+"""Videos along a camera path: MP4 or GIF, with animations.
+
+Animations: ``forward`` lights layers up in order, input first, the last layer on the last frame; a layer not
+yet reached is drawn at :data:`~nn3d.kernels.NAN_LEVEL`, the colormap's "no value" grey, and only the bytes of
+newly reached layers are uploaded. ``samples`` plays the activation frames (each held for an equal share of
+the video); ``training`` plays a training recording the same way, titled with its ``step`` and ``loss``.
+
+Video: MP4 through imageio-ffmpeg (libx264, yuv420p: even sizes only), GIF through Pillow (Pillow merges
+identical consecutive GIF frames into one longer frame). Output goes to a temporary file in the target folder,
+renamed at the end; on any error or interrupt it is removed, so no half-written file is left.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +25,10 @@ from ..camera import CameraState
 from ..kernels import NAN_LEVEL
 from ..kernels import levels as compute_levels
 from ..network import Network
-from .files import VIDEO_SUFFIXES, CaptureError, check_out, finish, reserve_temp
-from .paths import camera_path, parse_path
-from .tiles import render_tiled
+from .camera_paths import camera_path, parse_path
+from .explorer import Explorer
+from .offscreen import render_image
+from .output_files import VIDEO_SUFFIXES, CaptureError, check_out, finish, reserve_temp
 
 ANIMATIONS = ("forward", "samples", "training")
 NOT_REACHED = NAN_LEVEL  # level of a layer the forward pass has not reached yet: the "no value" grey
@@ -181,17 +192,15 @@ def record(net: Network, activations: Activations | None, out, path="orbit", fra
 
     ``path``: "orbit", "through", a keyframe JSON file (saved camera states) or a list of CameraStates.
     ``animate``: None (still activations of ``scene_options["frame"]``), "forward", "samples" or "training".
-    ``scene_options`` go to :func:`nn3d.render.explorer.build_scene` (frame, colormap, k, budget, title, ...).
+    ``scene_options`` go to :class:`~nn3d.render.explorer.Explorer` (frame, colormap, k, budget, title, ...).
     Bad input raises :class:`CaptureError` (or :class:`~nn3d.camera.CameraFileError`), both ValueErrors with a
     one-line message, before anything is rendered; nothing is left behind on failure.
     """
-    from ..render.explorer import build_scene
-
     out = Path(out)
     kind = check_record_args(out, path, frames, fps, animate, activations, size)
     tmp = reserve_temp(out)
     try:
-        explorer = build_scene(net, activations, size=tuple(size), **scene_options)
+        explorer = Explorer(net, activations, size=tuple(size), **scene_options)
         scene = explorer.scene
         try:
             cameras = camera_path(kind, scene, frames)
@@ -203,7 +212,7 @@ def record(net: Network, activations: Activations | None, out, path="orbit", fra
                     if animate_frame is not None:
                         animate_frame(i)
                     scene.set_camera(cameras[i])
-                    image = render_tiled(scene, size)
+                    image = render_image(scene, size)
                     writer.append(np.ascontiguousarray(image[..., :3]))
                     bar.update()
             finally:

@@ -1,27 +1,20 @@
 """``nn3d plot SOURCE --panel KIND [--layer NAME] [--step K] -o out.png``: one analysis panel alone, headless.
 
-Register with two lines in :mod:`nn3d.cli`: ``plot.add_parser(sub)`` in ``parser()`` and, in ``main``,
-``if args.command == "plot": return plot.run(args)`` (errors are :class:`~nn3d.network.NetworkError`, a
-ValueError: one line and exit code 2, as for every nn3d command).
+Errors are :class:`~nn3d.network.NetworkError`, a ValueError: one line and exit code 2, as for every nn3d
+command.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..network import NetworkError
+from .arguments import size
 
 PANELS = ("weights", "hist", "curves", "filters", "attention", "function")
 NEEDS = {"weights": "weights", "hist": "weights", "curves": "weights", "filters": "filters",
          "attention": "attention", "function": "function"}
-
-
-def _size(text: str) -> tuple[int, int]:
-    from ..cli import size
-
-    return size(text)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -33,7 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "for a model spec, the sample (frame)")
     p.add_argument("--head", type=int, default=0, help="attention head (from 0)")
     p.add_argument("-o", "--out", required=True, help="PNG file to write")
-    p.add_argument("--size", type=_size, default=(900, 520), help="image size WxH (default 900x520)")
+    p.add_argument("--size", type=size, default=(900, 520), help="image size WxH (default 900x520)")
     return p
 
 
@@ -68,18 +61,3 @@ def run(args) -> int:
     print(f"wrote {args.out} ({args.panel}, {args.size[0]}x{args.size[1]})")
     return 0
 
-
-def main(argv=None) -> int:
-    """Standalone entry (until nn3d.cli registers it): ``python -m nn3d.analysis.cli plot ...``."""
-    parser = argparse.ArgumentParser(prog="nn3d")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, OSError) as e:
-        print(f"nn3d: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Argument types and options shared by the command groups: sizes, --fold, the scene options, MODEL loading."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..spec import resolve
+
+WINDOW_LIMIT = 16384  # a side of a window or video canvas
+IMAGE_LIMIT = 65536  # a side of a screenshot (tiled); 65536 x 65536 RGBA is 16 GiB
+SCENE_KEYS = ("frame", "colormap", "normalisation", "k", "budget", "rule", "camera", "spacing", "conv", "fold")
+
+
+def size(text: str, limit: int = WINDOW_LIMIT) -> tuple[int, int]:
+    """A WIDTHxHEIGHT argument, each side in 1..``limit`` (a window or video canvas: 16384)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1600x1000, not {text!r}") from None
+    if not (1 <= w <= limit and 1 <= h <= limit):
+        raise argparse.ArgumentTypeError(f"size {w}x{h} out of range 1..{limit}")
+    return w, h
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """An image's WIDTHxHEIGHT: any size, rendered in tiles past the GL limit (each side up to 65536)."""
+    return size(text, IMAGE_LIMIT)
+
+
+def fold(text: str) -> int | str:
+    """The --fold value: "auto", "none" or a number of rows >= 1 (see :func:`nn3d.layout.layout`)."""
+    key = text.strip().lower()
+    if key in ("auto", "none"):
+        return key
+    if key.isdigit() and int(key) >= 1:
+        return int(key)
+    raise argparse.ArgumentTypeError(f"must be auto, none or a number of rows >= 1, not {text!r}")
+
+
+def add_scene_options(p: argparse.ArgumentParser) -> None:
+    """The options of every command that draws a MODEL (shot, view, record): keys of :data:`SCENE_KEYS`."""
+    p.add_argument("--frame", type=int, default=0, help="which frame (sample) of the activations")
+    p.add_argument("--colormap", default="viridis", help="VisPy colormap name (default viridis)")
+    p.add_argument("--norm", dest="normalisation", choices=("layer", "global"), default="layer",
+                   help="normalise activations per layer (default) or over the whole network")
+    p.add_argument("--k", type=int, default=4, help="incoming edges drawn per neuron (default 4)")
+    p.add_argument("--budget", type=int, default=200_000, help="most edges drawn in all (default 200000)")
+    p.add_argument("--edges", dest="rule", choices=("contribution", "weight"), default="contribution",
+                   help="rank edges by |w*a| for this frame (default) or by |w|")
+    p.add_argument("--camera", help="camera JSON file to start from (as saved by the explorer's P key)")
+    p.add_argument("--spacing", type=float, default=1.0, help="scale the gaps between layers (default 1)")
+    p.add_argument("--conv", choices=("tile", "stack"), default="tile",
+                   help="conv feature maps tiled in a plane (default) or stacked in depth")
+    p.add_argument("--fold", type=fold, default="auto", metavar="auto|none|N",
+                   help="wrap a deep model into rows like lines of text: auto (default: only a long, thin "
+                        "scene, into rows that fill a 16:9 view), none, or N rows")
+
+
+def scene_options(args) -> dict:
+    """The scene options of parsed ``args``, as keyword arguments of the explorer."""
+    return {k: getattr(args, k) for k in SCENE_KEYS}
+
+
+def load_model(args):
+    """Resolve ``args.model`` and print its one-line summary; returns (net, activations, time resolved)."""
+    t0 = time.perf_counter()
+    net, acts = resolve(args.model)
+    t1 = time.perf_counter()
+    print(f"{net.name}: {len(net.layers)} layers, {net.n_neurons:,} neurons ({t1 - t0:.2f} s)")
+    return net, acts, t1

@@ -1,0 +1,28 @@
+"""``nn3d record MODEL -o out.mp4``: a video (MP4 or GIF) of MODEL along a camera path, headless."""
+
+from __future__ import annotations
+
+from ..spec import FORMS
+from .arguments import add_scene_options, load_model, scene_options, size
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("record", help="render a video (MP4 or GIF) of MODEL along a camera path, headless")
+    r.add_argument("model", help=f"MODEL: {FORMS}, or a .nn3d training recording")
+    r.add_argument("-o", "--out", required=True, help="video file to write (.mp4, .gif)")
+    r.add_argument("--path", default="orbit", help="camera path: orbit, through, or a keyframes JSON file")
+    r.add_argument("--frames", type=int, default=120, help="number of frames (default 120)")
+    r.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
+    r.add_argument("--animate", choices=("forward", "samples", "training"),
+                   help="what changes over the video besides the camera (default: nothing)")
+    r.add_argument("--size", type=size, default=(1280, 720), help="video size WxH (default 1280x720)")
+    add_scene_options(r)
+
+
+def run(args) -> int:
+    from ..render.video import record
+
+    net, acts, _ = load_model(args)
+    record(net, acts, args.out, path=args.path, frames=args.frames, fps=args.fps, animate=args.animate,
+           size=args.size, title=net.name, **scene_options(args))
+    return 0

@@ -1,0 +1,33 @@
+"""``nn3d view MODEL``: open MODEL in the explorer window."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..render.backend import BackendError
+from ..spec import FORMS
+from .arguments import add_scene_options, load_model, scene_options, size
+
+
+def add_parser(sub) -> None:
+    v = sub.add_parser("view", help="open MODEL in the explorer window")
+    v.add_argument("model", help=f"MODEL: {FORMS}")
+    v.add_argument("--size", type=size, default=(1280, 800), help="window size WxH (default 1280x800)")
+    v.add_argument("--close-after", type=float, metavar="SECONDS", help="close the window by itself (scripts)")
+    add_scene_options(v)
+    v.add_argument("--panels", action=argparse.BooleanOptionalAction, default=None,
+                   help="analysis panels beside the 3D view (default: on for a .nn3d training recording)")
+
+
+def run(args) -> int:
+    from ..render.backend import has_display
+    from ..render.explorer import explore
+
+    net, acts, _ = load_model(args)
+    if not has_display():
+        raise BackendError("no display for a window (DISPLAY is not set); use `nn3d shot MODEL -o x.png`")
+    recording = args.model if args.model.lower().endswith(".nn3d") else None
+    panels = recording is not None if args.panels is None else args.panels
+    explore(net, acts, size=args.size, title=net.name, close_after=args.close_after, panels=panels,
+            recording=recording, **scene_options(args))
+    return 0
