@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .hierarchy import Block, blocks_of
+
 
 class NetworkError(ValueError):
     """A network that nn3d cannot draw, with a message meant for the user."""
@@ -97,6 +99,8 @@ class Network:
     layers: list[Layer]
     connections: list[Connection] = field(default_factory=list)
     name: str = "network"
+    blocks: tuple[Block, ...] = ()
+    """The model's blocks when ingest knew them; :attr:`structure` falls back to :func:`blocks_of`."""
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -110,6 +114,11 @@ class Network:
             start = layer.stop
         for c in self.connections:
             self._check_connection(c)
+
+    @property
+    def structure(self) -> tuple[Block, ...]:
+        """The model's blocks (:mod:`nn3d.hierarchy`): the ones ingest gave, else recognised from layer names."""
+        return self.blocks or blocks_of(self)
 
     def _check_connection(self, c: Connection) -> None:
         n = len(self.layers)
