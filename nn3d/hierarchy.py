@@ -94,6 +94,7 @@ def blocks_of(net) -> tuple[Block, ...]:
         if key is None:
             key = (comps[0],)
         members.setdefault(key, []).append(i)
+    used = set(group_of.values())
     out = []
     for key, idx in sorted(members.items(), key=lambda kv: kv[1][0]):
         group = group_of.get(key)
@@ -106,7 +107,8 @@ def blocks_of(net) -> tuple[Block, ...]:
         shown = list(dict.fromkeys(PART_LABELS[p.lower()] for p in parts
                                    if p in containers and p.lower() in PART_LABELS))
         head = f"block {index}" if (not group or group[-1] in GENERIC_GROUPS) else ".".join(key)
-        if group and group[:-1] and group[-1] in GENERIC_GROUPS and len(groups) > 1:
+        if group and group[:-1] and group[-1] in GENERIC_GROUPS and sum(
+                g[-1:] == group[-1:] for g in used) > 1:
             head = f"{group[-2]} {head}"  # encoder block 2 / decoder block 2 (T5, BART)
         out.append(Block(".".join(key), " · ".join([head, *shown]), tuple(idx), ".".join(group), index,
                          tuple(parts)))
