@@ -43,11 +43,12 @@ def module_path(name: str) -> str:
     """The dotted module path of a layer name from any reader.
 
     ``h.0.add#2`` -> ``h.0.add``; ONNX ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1`` (the last scope
-    component is the op; a component that repeats its parent's path as a prefix replaces it);
+    component is the op; a component that repeats its parent's path as a prefix replaces it; other exporters'
+    ``model/conv2d/Conv2D`` -> ``model.conv2d``);
     ``/encoder/layer.3/attention/self/query/MatMul`` -> ``encoder.layer.3.attention.self.query``.
     """
     name = _DUP.sub("", name)
-    if not name.startswith("/"):
+    if "/" not in name:
         return name
     scopes = [c for c in name.split("/") if c][:-1]
     path: list[str] = []
