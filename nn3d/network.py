@@ -114,6 +114,9 @@ class Network:
             start = layer.stop
         for c in self.connections:
             self._check_connection(c)
+        for b in self.blocks:
+            if not b.layers or not all(0 <= i < len(self.layers) for i in b.layers):
+                raise NetworkError(f"block {b.name!r} names no layers or a layer outside 0..{len(self.layers) - 1}")
 
     @property
     def structure(self) -> tuple[Block, ...]:

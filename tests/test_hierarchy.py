@@ -126,3 +126,11 @@ def test_encoder_and_decoder_blocks_are_told_apart():
     assert [(b.label, b.group, b.index) for b in blocks_of(net)] == [
         ("encoder block 0", "encoder.block", 0), ("encoder block 1", "encoder.block", 1),
         ("decoder block 0", "decoder.block", 0), ("decoder block 1", "decoder.block", 1)]
+
+
+def test_a_block_outside_the_layers_is_refused():
+    from nn3d.hierarchy import Block
+    from nn3d.network import Layer, NetworkError
+
+    with pytest.raises(NetworkError, match="block 'b'"):
+        Network([Layer("a", "dense", (2,))], blocks=(Block("b", "b", (0, 1)),))
