@@ -321,3 +321,17 @@ def test_auto_rows_follow_the_frame_aspect():
         counts.append(int(row.max()) + 1)
         assert allowed[np.flatnonzero(row[1:] != row[:-1])].all()  # every cut is an allowed one
     assert counts[0] < counts[1] < counts[2], counts
+
+
+def test_bert_blocks_never_span_two_rows():
+    """BERT's narrow points (the LayerNorm after each residual add) lie inside blocks as well as between them."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(num_hidden_layers=6, hidden_size=64, num_attention_heads=4, intermediate_size=128,
+                                  vocab_size=100, max_position_embeddings=32)
+    net = _torch(transformers.BertModel(cfg), torch.randint(0, 100, (1, 8)))
+    for rows in (3, 4):
+        lay = layout(net, fold=rows)
+        assert lay.n_rows == rows
+        spans = _rows_of_blocks(net, lay)
+        assert all(len(r) == 1 for r in spans.values()), {k: v for k, v in spans.items() if len(v) > 1}
