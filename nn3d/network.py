@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .hierarchy import Block, blocks_of
+
 
 class NetworkError(ValueError):
     """A network that nn3d cannot draw, with a message meant for the user."""
@@ -106,6 +108,8 @@ class Network:
     layers: list[Layer]
     connections: list[Connection] = field(default_factory=list)
     name: str = "network"
+    blocks: tuple[Block, ...] = ()
+    """The model's blocks when ingest knew them; :attr:`structure` falls back to :func:`blocks_of`."""
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -119,6 +123,14 @@ class Network:
             start = layer.stop
         for c in self.connections:
             self._check_connection(c)
+        for b in self.blocks:
+            if not b.layers or not all(0 <= i < len(self.layers) for i in b.layers):
+                raise NetworkError(f"block {b.name!r} names no layers or a layer outside 0..{len(self.layers) - 1}")
+
+    @property
+    def structure(self) -> tuple[Block, ...]:
+        """The model's blocks (:mod:`nn3d.hierarchy`): the ones ingest gave, else recognised from layer names."""
+        return self.blocks or blocks_of(self)
 
     def _check_connection(self, c: Connection) -> None:
         n = len(self.layers)

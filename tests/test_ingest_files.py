@@ -207,3 +207,41 @@ def test_onnx_tokens_attention_chain_decomposed_gelu_and_concat(tmp_path):
     expected = [x, g, q, k, p @ q, o, np.concatenate([o, g], axis=1)]
     for layer, ref in zip(net.layers, expected):
         np.testing.assert_allclose(act.values[0, layer.neurons], ref.ravel(), rtol=1e-4, atol=1e-4, err_msg=layer.name)
+
+
+class _Basic(nn.Module):
+    def __init__(self, c, down=False):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+        if down:
+            self.downsample = nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c))
+
+
+def resnet_like_state():
+    """A ResNet-18-style state dict (stem conv1/bn1, stages layer1..layer2 of blocks, fc), torch's order."""
+    torch.manual_seed(0)
+    model = nn.Module()
+    model.conv1, model.bn1 = nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)
+    model.layer1 = nn.Sequential(_Basic(8), _Basic(8))
+    model.layer2 = nn.Sequential(_Basic(8, down=True), _Basic(8))
+    model.fc = nn.Linear(8, 10)
+    return {k: v.detach().numpy() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+@pytest.mark.parametrize("writer", ["safetensors", "nn3d"])
+def test_safetensors_state_dict_has_the_layer_order_and_names_of_the_pt(tmp_path, writer):
+    state = resnet_like_state()
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "w.pt")
+    if writer == "safetensors":  # the package sorts the tensors by name in the file
+        st = pytest.importorskip("safetensors.numpy")
+        st.save_file(state, str(tmp_path / "w.safetensors"))
+        assert list(_stfile.read(tmp_path / "w.safetensors")[0]) == sorted(state)
+    else:
+        _stfile.write(tmp_path / "w.safetensors", state)
+    pt, _ = load(tmp_path / "w.pt")
+    sf, _ = load(tmp_path / "w.safetensors")
+    names = [la.name for la in pt.layers]
+    assert names[:3] == ["input", "conv1", "bn1"] and names[-1] == "fc"
+    assert [(la.name, la.kind, la.shape) for la in sf.layers] == [(la.name, la.kind, la.shape) for la in pt.layers]
+    assert [(c.src, c.dst, c.kind) for c in sf.connections] == [(c.src, c.dst, c.kind) for c in pt.connections]

@@ -263,3 +263,75 @@ def test_placement_kernel_equals_numpy_on_random_tilings(parts):
             got = np.full((n, 3), np.nan, np.float32)
             kernel(got, ip, fp, parts)
             np.testing.assert_array_equal(got, want)
+
+
+def _rows_of_blocks(net, lay):
+    """block name -> the set of rows its layers lie on."""
+    return {b.name: {int(lay.rows[i]) for i in b.layers} for b in net.structure}
+
+
+@pytest.mark.parametrize("fold_arg", ["auto", 3, 5])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_gpt2_blocks_never_span_two_rows(fold_arg, backend):
+    net = _gpt2(12)
+    assert sum(b.group == "h" for b in net.structure) == 12
+    lay = layout(net, fold=fold_arg, backend=backend)
+    assert lay.n_rows >= 2 and (fold_arg == "auto" or lay.n_rows == fold_arg)
+    check_rows(net, lay)
+    spans = _rows_of_blocks(net, lay)
+    assert all(len(r) == 1 for r in spans.values()), {k: v for k, v in spans.items() if len(v) > 1}
+
+
+def test_cuts_avoid_blocks_even_where_a_narrow_point_is_nearer():
+    """Each residual block of a deep ResNet (a Sequential of ResBlocks: blocks "2", "3", ...) stays on one row."""
+    lay = layout(DEEP_RESNET, fold=4)
+    spans = _rows_of_blocks(DEEP_RESNET, lay)
+    assert all(len(r) == 1 for r in spans.values()), spans
+    assert lay.n_rows == 4
+
+
+def test_block_cuts_forbid_exactly_the_boundaries_inside_a_block():
+    from nn3d.hierarchy import Block
+
+    net = Network.build([(f"l{i}", "dense", (2,)) for i in range(6)])
+    net.blocks = (Block("a", "a", (0, 1)), Block("b", "b", (2, 3, 4)), Block("c", "c", (5,)))
+    level = np.arange(6)
+    assert fold.block_cuts(net, level, 6).tolist() == [False, True, False, False, True]
+    # a block whose layers share one level allows every cut
+    net.blocks = (Block("all", "all", tuple(range(6))),)
+    assert fold.block_cuts(net, np.zeros(6, np.int64), 1).tolist() == []
+
+
+def test_auto_rows_follow_the_frame_aspect():
+    """A wider frame gets fewer rows (fold.rows' ``aspect``), and the blocks still lie on one row each."""
+    net = _gpt2(12)
+    lay = layout(net, fold=1, backend="numpy")
+    lv = lay.levels.astype(np.int64)
+    n = int(lv.max()) + 1
+    lo = np.array([lay.boxes[lv == k, 0, 0].min() for k in range(n)], np.float64)
+    hi = np.array([lay.boxes[lv == k, 1, 0].max() for k in range(n)], np.float64)
+    half = np.array([(lay.boxes[lv == k, 1, 2] - lay.boxes[lv == k, 0, 2]).max() / 2 for k in range(n)])
+    ext = half * 2
+    width_y = float(np.ptp(lay.bounds[:, 1]))
+    clean = np.zeros(n - 1, np.bool_)
+    allowed = fold.block_cuts(net, lv, n)
+    counts = []
+    for aspect in (4.0, 16 / 9, 0.5):
+        row, _, _ = fold.rows(lo, hi, half, ext, width_y, clean, allowed, fold.AUTO, 1.0, 0.5, 0.5, aspect)
+        counts.append(int(row.max()) + 1)
+        assert allowed[np.flatnonzero(row[1:] != row[:-1])].all()  # every cut is an allowed one
+    assert counts[0] < counts[1] < counts[2], counts
+
+
+def test_bert_blocks_never_span_two_rows():
+    """BERT's narrow points (the LayerNorm after each residual add) lie inside blocks as well as between them."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(num_hidden_layers=6, hidden_size=64, num_attention_heads=4, intermediate_size=128,
+                                  vocab_size=100, max_position_embeddings=32)
+    net = _torch(transformers.BertModel(cfg), torch.randint(0, 100, (1, 8)))
+    for rows in (3, 4):
+        lay = layout(net, fold=rows)
+        assert lay.n_rows == rows
+        spans = _rows_of_blocks(net, lay)
+        assert all(len(r) == 1 for r in spans.values()), {k: v for k, v in spans.items() if len(v) > 1}

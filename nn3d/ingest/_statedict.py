@@ -3,7 +3,8 @@
 With a transformers ``config.json`` (``model_type`` and ``architectures`` naming a class that ships with
 ``transformers``), the model is built from the config (random weights, no download, no remote code), the
 state dict loaded into it, and it is traced like any module on seeded random token ids. Without one, layers
-are inferred from names and shapes, in natural name order: a 2-D ``*.weight`` is a dense layer (or an
+are inferred from names and shapes, in module order (a torch file's own, or inferred from the names for a
+safetensors file sorted by name: :func:`module_order`): a 2-D ``*.weight`` is a dense layer (or an
 embedding when its name says so), 3-D/4-D weights are convolutions (one neuron per channel: spatial sizes
 are unknown without a forward pass), a 1-D weight after a layer of the same width is a norm. Activations are
 then one frame of zeros, and nn3d says so.
@@ -31,11 +32,40 @@ def _natural(name: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
+HEAD = re.compile(r"^(fc|head|heads|classifier|lm_head|pooler|ln_f|norm|final_norm|final_layer_norm)$")
+"""Top-level (sibling) names that come after everything else in a model: heads and final norms."""
+
+
+def module_order(tensors: dict) -> list[str]:
+    """Tensor names in the order their modules most likely run, for files that store them sorted by name
+    (safetensors). At each level of the name, siblings sort as: heads and final norms (:data:`HEAD`) last;
+    leaf modules (a ``conv1``) before sub-module containers (a ``layer1``); then by the number ending the
+    name; a leaf with a 2+-D weight before a 1-D one of the same number (``conv1`` then ``bn1``); then by name."""
+    names = list(tensors)
+    modules = {n.rpartition(".")[0] for n in names}
+    containers = {m.rsplit(".", i)[0] for m in modules for i in range(1, m.count(".") + 1)}
+    weight_ndim = {n.rpartition(".")[0]: np.ndim(tensors[n]) for n in names if n.endswith(".weight")}
+
+    def key(name: str):
+        prefix = name.rpartition(".")[0]
+        comps = prefix.split(".") if prefix else [name]
+        out = []
+        for i, comp in enumerate(comps):
+            path = ".".join(comps[: i + 1])
+            leaf = path not in containers
+            num = re.findall(r"\d+", comp)
+            out.append((bool(HEAD.match(comp)), not leaf, int(num[-1]) if num else -1,
+                        weight_ndim.get(path, 2) < 2, _natural(comp)))
+        return out, _natural(name)
+
+    return sorted(names, key=key)
+
+
 def infer(tensors: dict[str, np.ndarray], name: str, ordered: bool = False) -> Network:
     """Layers and connections from parameter names and shapes (see the module docstring); ``ordered``: the
-    tensors come in module order (a torch state dict), else they are taken in natural name order."""
+    tensors come in module order (a torch state dict), else in the order :func:`module_order` infers."""
     groups: dict[str, dict[str, np.ndarray]] = {}
-    for key in (tensors if ordered else sorted(tensors, key=_natural)):
+    for key in (tensors if ordered else module_order(tensors)):
         prefix, _, leaf = key.rpartition(".")
         groups.setdefault(prefix or leaf, {})[leaf if prefix else "weight"] = tensors[key]
     layers: list[tuple] = []

@@ -21,5 +21,7 @@ def read(path: Path, config=None):
     cfg = _statedict.find_config(path, config)
     if cfg is not None:
         return _statedict.from_config(tensors, cfg, path)
-    net = _statedict.infer(tensors, path.stem)
+    names = list(tensors)
+    # Writers that keep the model's order (nn3d's own) are trusted; safetensors' own writer sorts by name.
+    net = _statedict.infer(tensors, path.stem, ordered=names != sorted(names))
     return net, _statedict.zeros(net, path)

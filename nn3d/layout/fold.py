@@ -6,16 +6,20 @@ along +x starting again at the left edge, rows are stacked along -z (row 0 on to
 the gaps between levels, so no two layer boxes can overlap (rows occupy disjoint z ranges; within a row the
 unfolded x order is kept).
 
-Cuts are made between levels only, preferably at *narrow points*: after a level with a single layer that no
-connection jumps over (between transformer blocks, after a ResNet stage's add). A cut goes to the narrow
-point nearest its ideal place (the remaining length shared equally among the remaining rows) when one lies
-within :data:`CLEAN_TOLERANCE` of a row's length, else to the nearest level boundary.
+Cuts are made between levels only, and only between the model's blocks (:mod:`nn3d.hierarchy`: a
+transformer layer or a ResNet block stays on one row): a cut after level k is allowed when no block has
+layers on both sides (:func:`block_cuts`). Among the allowed cuts, *narrow points* are preferred: after a
+level with a single layer that no connection jumps over (between transformer blocks, after a ResNet stage's
+add). A cut goes to the narrow point nearest its ideal place (the remaining length shared equally among the
+remaining rows) when one lies within :data:`CLEAN_TOLERANCE` of a row's length, else to the nearest allowed
+level boundary.
 
 ``fold="auto"`` folds only scenes of at least :data:`AUTO_MIN_LEVELS` levels that are more than
 :data:`AUTO_ELONGATION` times longer than they are tall or wide, into the number of rows whose bounding box,
 as seen from the home camera's direction, is nearest a 16:9 screen (the home camera fits that box to the
-view). This is per-level planning (O(levels x rows)), done before the single placement pass; the functions
-are Numba-compiled and shared by both planners.
+view), using only cuts between blocks. An explicit number of rows is honoured even when the blocks allow
+fewer cuts (the remaining cuts then fall inside blocks). This is per-level planning (O(levels x rows)), done
+before the single placement pass; the functions are Numba-compiled and shared by both planners.
 """
 
 from __future__ import annotations
@@ -64,6 +68,20 @@ def folds(mode: int, n_levels: int, length: float, side: float) -> bool:
     return n_levels >= AUTO_MIN_LEVELS and length > AUTO_ELONGATION * side
 
 
+def block_cuts(net, level, n_levels: int) -> np.ndarray:
+    """bool (n_levels - 1,): whether a cut after level k keeps every block of ``net.structure`` on one row
+    (no block has layers at levels <= k and > k). ``level``: the level of each layer."""
+    level = np.asarray(level, np.int64)
+    diff = np.zeros(max(n_levels, 1), np.int64)
+    for block in net.structure:
+        lv = level[list(block.layers)]
+        lo, hi = int(lv.min()), int(lv.max())
+        if hi > lo:
+            diff[lo] += 1
+            diff[hi] -= 1
+    return np.cumsum(diff)[: max(n_levels - 1, 0)] == 0
+
+
 @njit(cache=True)
 def clean_cuts(level, src, dst, n_levels):  # pragma: no cover - compiled
     """bool (n_levels - 1,): whether the boundary after level k is a narrow point. ``src``, ``dst``: every
@@ -86,8 +104,9 @@ def clean_cuts(level, src, dst, n_levels):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _cuts(x_lo, x_hi, clean, n_rows):  # pragma: no cover - compiled
-    """int64 (n_rows,) first level of each row (n_rows <= number of levels)."""
+def _cuts(x_lo, x_hi, clean, allowed, n_rows, strict):  # pragma: no cover - compiled
+    """int64 (n_rows,) first level of each row (n_rows <= number of levels). Cuts go only where ``allowed``
+    when that can be; when it cannot, ``strict`` stops with fewer rows, else the cut goes to any boundary."""
     n = x_lo.shape[0]
     starts = np.zeros(n_rows, np.int64)
     s = 0
@@ -95,15 +114,23 @@ def _cuts(x_lo, x_hi, clean, n_rows):  # pragma: no cover - compiled
     for k in range(1, n_rows):
         row = (x_end - x_lo[s]) / (n_rows - k + 1)  # what is left, shared equally by the rows left
         ideal = x_lo[s] + row
-        best, best_d, nice, nice_d = -1, np.inf, -1, np.inf
+        best, best_d, nice, nice_d, any_b, any_d = -1, np.inf, -1, np.inf, -1, np.inf
         for b in range(s, n - 1 - (n_rows - k) + 1):  # cut after level b; every later row keeps a level
             d = abs((x_hi[b] + x_lo[b + 1]) / 2 - ideal)
+            if d < any_d:
+                any_b, any_d = b, d
+            if not allowed[b]:
+                continue
             if d < best_d:
                 best, best_d = b, d
             if clean[b] and d < nice_d:
                 nice, nice_d = b, d
         if nice >= 0 and nice_d <= CLEAN_TOLERANCE * row:
             best = nice
+        if best < 0:
+            if strict:
+                return starts[:k].copy()
+            best = any_b
         s = best + 1
         starts[k] = s
     return starts
@@ -141,30 +168,36 @@ def _view_aspect(wx, wy, hz):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def rows(x_lo, x_hi, z_half, extent, width_y, clean, mode, spacing, min_gap, depth_ratio):  # pragma: no cover
+def rows(x_lo, x_hi, z_half, extent, width_y, clean, allowed, mode, spacing, min_gap, depth_ratio,
+         aspect=SCREEN_ASPECT):  # pragma: no cover - compiled
     """Fold the levels into rows.
 
     Parameters (per level, in the unfolded layout): ``x_lo``, ``x_hi`` its span along x; ``z_half`` half the
     height of its tallest layer (layers are centred on z = 0); ``extent`` its largest layer size (for the gap
     between rows, like the gap between levels); ``width_y`` the scene's extent along y; ``clean`` narrow
-    points (:func:`clean_cuts`); ``mode`` :data:`AUTO` or the number of rows; ``min_gap`` in world units.
+    points (:func:`clean_cuts`); ``allowed`` the cuts between blocks (:func:`block_cuts`); ``mode`` :data:`AUTO`
+    or the number of rows; ``min_gap`` in world units; ``aspect`` the frame's width / height that "auto" aims at.
 
     Returns the row of each level (int64), and per row the x and z offsets to add to its layers' centres.
     """
     n = x_lo.shape[0]
     n_rows = min(max(mode, 1), n)
-    if mode == AUTO:  # the number of rows nearest 16:9 (the caller has checked that the scene is long: folds())
+    strict = mode == AUTO
+    if mode == AUTO:  # the number of rows nearest the frame (the caller has checked that the scene is long)
         best = np.inf
-        for r in range(1, min(n, MAX_AUTO_ROWS) + 1):
-            _, _, wx, hz = _rows_geometry(x_lo, x_hi, z_half, extent, _cuts(x_lo, x_hi, clean, r), spacing, min_gap,
-                                          depth_ratio)
-            aspect = _view_aspect(wx, width_y, hz)
-            err = abs(math.log(aspect / SCREEN_ASPECT))
+        for r in range(1, min(n, MAX_AUTO_ROWS, int(allowed.sum()) + 1) + 1):
+            starts = _cuts(x_lo, x_hi, clean, allowed, r, True)
+            if starts.shape[0] < r:
+                break  # the blocks allow no more rows
+            _, _, wx, hz = _rows_geometry(x_lo, x_hi, z_half, extent, starts, spacing, min_gap, depth_ratio)
+            seen = _view_aspect(wx, width_y, hz)
+            err = abs(math.log(seen / aspect))
             if err < best:
                 best, n_rows = err, r
-            elif aspect < SCREEN_ASPECT:
+            elif seen < aspect:
                 break  # more rows only make it taller
-    starts = _cuts(x_lo, x_hi, clean, n_rows)
+    starts = _cuts(x_lo, x_hi, clean, allowed, n_rows, strict)
+    n_rows = starts.shape[0]
     dx, dz, _, _ = _rows_geometry(x_lo, x_hi, z_half, extent, starts, spacing, min_gap, depth_ratio)
     row = np.zeros(n, np.int64)
     for j in range(1, n_rows):

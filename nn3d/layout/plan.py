@@ -78,7 +78,9 @@ def plan(net: Network, opts: PlaceOptions, spacing: float, pitch: float, depth_r
     lv_row, dx, dz = _NO_ROWS
     if fold_mode and fold.folds(fold_mode, lv.shape[1], lv[1, -1] - lv[0, 0], max(width_y, height)):
         clean = fold.clean_cuts(level, dag[0], dag[1], lv.shape[1])
-        lv_row, dx, dz = fold.rows(lv[0], lv[1], lv[2], lv[3], width_y, clean, fold_mode, float(spacing),
+        allowed = fold.block_cuts(net, level, lv.shape[1])
+        lv_row, dx, dz = fold.rows(lv[0], lv[1], lv[2], lv[3], width_y, clean, allowed, fold_mode,
+                                   float(spacing),
                                    min_gap * pitch, float(depth_ratio))
     boxes, rows = _plan_boxes(fp, geo, level, lv_row, dx, dz)
     return ip, fp, boxes, level.astype(np.int32), s, rows

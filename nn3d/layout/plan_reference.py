@@ -63,7 +63,8 @@ def plan(net: Network, opts: PlaceOptions, spacing: float, pitch: float, depth_r
             links = [(p, i) for i, ps in enumerate(preds) for p in ps]
             src, dst = (np.array([link[k] for link in links], np.int64) for k in (0, 1))
             clean = fold.clean_cuts(lv.astype(np.int64), src, dst, n_lv)
-            lv_row, dx, dz = fold.rows(*lv_table, width_y, clean, fold_mode, spacing, min_gap * pitch,
+            allowed = fold.block_cuts(net, lv, n_lv)  # rows are cut only between the model's blocks
+            lv_row, dx, dz = fold.rows(*lv_table, width_y, clean, allowed, fold_mode, spacing, min_gap * pitch,
                                        depth_ratio)
             row = [int(lv_row[lvl]) for lvl in level]
             centre = [(c[0] + dx[r], c[1], c[2] + dz[r]) for c, r in zip(centre, row)]
