@@ -236,9 +236,9 @@ def test_safetensors_state_dict_has_the_layer_order_and_names_of_the_pt(tmp_path
     if writer == "safetensors":  # the package sorts the tensors by name in the file
         st = pytest.importorskip("safetensors.numpy")
         st.save_file(state, str(tmp_path / "w.safetensors"))
-        assert list(_stfile.read(tmp_path / "w.safetensors")[0]) == sorted(state)
+        assert list(safetensors_file.read(tmp_path / "w.safetensors")[0]) == sorted(state)
     else:
-        _stfile.write(tmp_path / "w.safetensors", state)
+        safetensors_file.write(tmp_path / "w.safetensors", state)
     pt, _ = load(tmp_path / "w.pt")
     sf, _ = load(tmp_path / "w.safetensors")
     names = [la.name for la in pt.layers]
