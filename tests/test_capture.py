@@ -162,8 +162,8 @@ def test_orbit_goes_once_around(scene):
     path = camera_paths.camera_path("orbit", scene, 8)
     home = scene.home_camera()
     assert len(path) == 8 and path[0] == home
-    az = np.array([c.azimuth for c in path]) - home.azimuth
-    np.testing.assert_allclose(az, np.arange(8) * 45.0)
+    az = np.array([c.azimuth for c in path]) - home.azimuth - np.arange(8) * 45.0
+    np.testing.assert_allclose((az + 180.0) % 360.0 - 180.0, 0.0, atol=1e-9)  # angles are kept in [-180, 180)
     assert all(c.center == home.center and c.distance == home.distance for c in path)
 
 
