@@ -1,4 +1,4 @@
-"""Folding deep models into rows (layout(fold=...)), and the compiled planner against the Python reference."""
+"""Folding deep models into rows (layout(fold=...)), and the compiled placement against the NumPy reference."""
 
 import math
 
@@ -10,8 +10,8 @@ from torch import nn
 
 from nn3d import synthetic
 from nn3d.ingest import from_torch
-from nn3d.layout import dag, fold, layout, plan, plan_reference
-from nn3d.layout.placement import PLACERS, PlaceOptions, Tiling, _place_kernel, place_numpy
+from nn3d.layout import dag, fold, layout, plan
+from nn3d.layout.placement import PLACERS, PlaceOptions, Tiling, _place_kernel, place, place_numpy
 from nn3d.network import Connection, Network
 
 
@@ -204,22 +204,30 @@ def test_bad_fold_is_refused(bad):
         layout(ZOO["mlp"], fold=bad)
 
 
-# -- the compiled planner and placement against the references ---------------------------------------------
+# -- the planner's output placed by the compiled pass and by the NumPy reference ------------------------------
 @pytest.mark.parametrize("fold_mode", [0, fold.AUTO, 3])
 @pytest.mark.parametrize("conv", ["tile", "stack"])
-def test_compiled_planner_equals_the_python_planner(conv, fold_mode):
+def test_compiled_placement_of_real_plans_equals_numpy(conv, fold_mode):
+    """The planner's kernel parameters for every zoo model, placed by :func:`place` and :func:`place_numpy`."""
     nets = dict(ZOO, chain=CHAIN, deep_resnet=DEEP_RESNET)
     for name, net in nets.items():
         opts = PlaceOptions(conv, heads={"1.self_attn": 2} if name == "transformer" else None)
-        args = (net, opts, 1.5, 0.5, 0.8, 5.0, 2.0, fold_mode)
-        got, want = plan.plan(*args), plan_reference.plan(*args)
-        for what, a, b in zip(("ip", "fp", "boxes", "levels", "spacing", "rows"), got, want):
-            assert a.dtype == b.dtype and a.shape == b.shape, (name, what)
-            np.testing.assert_array_equal(a, b, err_msg=f"{name}: {what}")
+        ip, fp, boxes, levels, spacing, rows = plan.plan(net, opts, 1.5, 0.5, 0.8, 5.0, 2.0, fold_mode)
+        assert ip.shape == (len(net.layers), 8) and ip.dtype == np.int64 and fp.dtype == np.float64, name
+        assert boxes.dtype == np.float32 and spacing.dtype == np.float32 and rows.dtype == np.int32, name
+        assert np.all(boxes[:, 0] <= boxes[:, 1]), name
+        want = np.full((net.n_neurons, 3), np.nan, np.float32)
+        place_numpy(want, ip, fp)
+        got = np.full((net.n_neurons, 3), np.nan, np.float32)
+        place(got, ip, fp, work=net.n_neurons)
+        np.testing.assert_array_equal(got, want, err_msg=name)
+        for i, layer in enumerate(net.layers):  # every neuron lies inside its layer's box
+            p = got[layer.neurons]
+            assert np.all(p >= boxes[i, 0] - 1e-3) and np.all(p <= boxes[i, 1] + 1e-3), (name, layer.name)
 
 
-def test_a_registered_placer_is_used_by_both_planners(monkeypatch):
-    """A kind with its own placer (not auto / attention): its Python tiling goes into the compiled planner."""
+def test_a_registered_placer_is_used_by_the_planner(monkeypatch):
+    """A kind with its own placer (not auto / attention): its tiling is used, by both placement backends."""
     monkeypatch.setitem(PLACERS, "ring", lambda layer, opts: Tiling(layer.shape[0], 2, 3, 3, 2, 1, True, 4.0))
     net = Network.build([("x", "input", 7), ("r", "ring", (5, 2, 3)), ("o", "dense", 3)],
                         [Connection(0, 1, "generic", np.empty(0, np.float32)),

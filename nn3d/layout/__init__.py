@@ -5,10 +5,9 @@ C x H x W feature maps tiled in a plane or stacked in depth, tokens x features a
 one tile per head) and the model's graph as a DAG (depth from topological order, parallel branches side by
 side, gaps that grow with the neighbouring layers' extent). Columns run along +y, rows along -z (row 0 on top,
 so an image reads as an image from the default camera), depth along +x. A deep model is folded into rows like
-lines of text (:mod:`~nn3d.layout.fold`). The per-layer planning is compiled too (:mod:`~nn3d.layout.plan`,
-with the plain-Python :mod:`~nn3d.layout.plan_reference` as its reference), so that a call's fixed cost stays
-below the cost of placing 10^5 neurons; per-neuron and per-edge passes are Numba kernels with NumPy references
-beside them; Python only ever loops over layers and connections.
+lines of text (:mod:`~nn3d.layout.fold`). The per-layer planning is plain Python
+(:mod:`~nn3d.layout.plan`); per-neuron and per-edge passes are Numba kernels with NumPy references beside
+them; Python only ever loops over layers and connections.
 :func:`select_edges` picks the connections worth drawing (top-k per neuron by |w| or |w*a|, a global
 budget) without expanding the weights. :func:`grid_layout` is the first, chain-only placement, kept for
 compatibility.

@@ -1,9 +1,8 @@
 """``layout(net, ...)``: every layer placed by its kind, the model's graph placed as a DAG, one Numba pass.
 
-Two Numba calls: the planner (:mod:`nn3d.layout.plan`: tilings, sizes, the DAG, folding; O(layers +
-connections)) and the placement (:func:`nn3d.layout.placement.place`), which does every per-neuron write.
-Python only gathers each layer's shape and each connection's ends, so the fixed cost of a call stays small
-next to placing 10^5 neurons.
+The planner (:mod:`nn3d.layout.plan`: tilings, sizes, the DAG, folding; plain Python over layers and
+connections, ~0.2 ms for 16 layers) and one Numba pass, the placement (:func:`nn3d.layout.placement.place`),
+which does every per-neuron write.
 """
 
 from __future__ import annotations
@@ -11,15 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..network import Network
-from . import plan, plan_reference
 from .fold import fold_mode
 from .grid import Layout
 from .placement import CONV_MODES, PlaceOptions, place, place_numpy
+from .plan import plan
 
-PLANNERS = {"numba": plan.plan, "numpy": plan_reference.plan}
-COMPILED_PLAN_FROM = 50_000
-"""Networks with fewer neurons are planned by the Python planner (about 0.2 ms a call): the compiled one saves
-that much per call but costs ~7 s of Numba compilation on first use, which a small model should not wait for."""
+BACKENDS = ("numba", "numpy")
+"""Placement backends: the compiled pass, or its NumPy reference."""
 
 
 def layout(
@@ -64,9 +61,9 @@ def layout(
         edge, rows are stacked along -z (see :mod:`nn3d.layout.fold`). An int is the number of rows (at most
         one per level); "auto" folds only a scene much longer than it is tall and wide, into the number of
         rows that is nearest a 16:9 screen from the home camera; None / "none" never folds.
-    backend : "numba" (default) or "numpy" (the reference implementation, for tests and benchmarks: the
-        Python planner of :mod:`nn3d.layout.plan_reference` and :func:`~nn3d.layout.placement.place_numpy`).
-        "numba" plans networks under :data:`COMPILED_PLAN_FROM` neurons in Python too.
+    backend : "numba" (default) or "numpy": the per-neuron placement pass, compiled
+        (:func:`~nn3d.layout.placement.place`) or its reference (:func:`~nn3d.layout.placement.place_numpy`,
+        for tests and benchmarks). Both use the one planner, :mod:`nn3d.layout.plan`.
     out : float32 (n_neurons, 3) C-contiguous array to write the positions into (e.g. a buffer kept between
         calls when the user changes an option: a fresh 10^7-neuron array costs ~5 ms of page faults with
         NumPy's transparent huge pages, ~40 ms without).
@@ -83,7 +80,7 @@ def layout(
         raise ValueError(f"unknown conv placement {conv!r}; choose one of {CONV_MODES}")
     if not (spacing > 0 and pitch > 0):
         raise ValueError(f"spacing and pitch must be positive, got {spacing=} {pitch=}")
-    if backend not in PLANNERS:
+    if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}")
     mode = fold_mode(fold)
     if out is None:
@@ -93,8 +90,7 @@ def layout(
     else:
         positions = out
     opts = PlaceOptions(conv, heads, head_dim, stack_gap=stack_gap)
-    planner = PLANNERS["numpy" if net.n_neurons < COMPILED_PLAN_FROM else backend]
-    ip, fp, boxes, levels, pitches, rows = planner(net, opts, spacing, pitch, depth_ratio, min_gap, spread_max, mode)
+    ip, fp, boxes, levels, pitches, rows = plan(net, opts, spacing, pitch, depth_ratio, min_gap, spread_max, mode)
     if backend == "numba":
         place(positions, ip, fp, work=net.n_neurons)
     else:
