@@ -213,7 +213,7 @@ def test_window_opens_under_xvfb(under_xvfb):
 
 
 MOTION_SCRIPT = """
-import time
+import sys, time
 from vispy import app
 from nn3d.spec import resolve
 from nn3d.render.explorer import Explorer
@@ -231,6 +231,7 @@ state, moving, said = ex.camera_state, [], []
 for i in range(3):  # a drag: the view changes every frame
     ex.set_camera(state.replace(azimuth=state.azimuth + 5 * (i + 1)))
     said.append("strongest 30,000 while moving" in ex._hud_text())  # the HUD of the frame about to be drawn
+    time.sleep(float(sys.argv[1]))  # the time between a drag's frames
     ex.canvas.update()
     app.process_events()
     moving.append(edges.reduced)
@@ -241,10 +242,12 @@ ex.canvas.close()
 """
 
 
-def test_dragging_on_software_gl_draws_the_strongest_edges_then_all(under_xvfb):
+@pytest.mark.parametrize("pause", [0.0, 0.3])
+def test_dragging_on_software_gl_draws_the_strongest_edges_then_all(under_xvfb, pause):
     """In a window on llvmpipe, a moving camera draws the strongest edges only; once it stops, one more frame
-    draws all of them (through the edge layer)."""
-    r = under_xvfb([sys.executable, "-c", MOTION_SCRIPT])
+    draws all of them (through the edge layer). With frames further apart than the settle timer's interval
+    (slow GL, a loaded machine) the timer fires between them, and the last frame must still restart it."""
+    r = under_xvfb([sys.executable, "-c", MOTION_SCRIPT, str(pause)])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["30000", "True", "True", "False", "1"], r.stdout
 

@@ -356,7 +356,11 @@ class Explorer:
             self.fps = 0.8 * self.fps + 0.2 / max(now - self._last_draw, 1e-6)
         self._last_draw = now
         if self._settle is not None and self.scene.edges.reduced:
-            self._settle.start()  # (again): once the camera stops, one more frame draws every edge
+            # once the camera stops, one more frame draws every edge. Restart, not start: a one-shot VisPy
+            # timer that has fired stays "running" until its next tick, and start() does nothing meanwhile,
+            # so on slow GL (frames longer than the interval) the last moving frame's start() was lost
+            self._settle.stop()
+            self._settle.start()
 
     def on_key_press(self, event) -> None:
         key = event.key.name if event.key is not None else ""
