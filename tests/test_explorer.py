@@ -186,12 +186,14 @@ def test_overlays_appear_with_the_hud(explorer):
 
 
 def test_bookmarks_reset_and_camera_files(explorer, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    explorer.camera_path = tmp_path / "view.json"
+    monkeypatch.chdir(tmp_path / "..")  # the keys use the explorer's file, not one in the working directory
+    assert "P  save camera to view.json" in explorer.overlays.help.text
     home = explorer.camera_state
     press(explorer, "1", "1", modifiers=(keys.CONTROL,))
     explorer.set_camera(home.replace(azimuth=100, distance=3))
     press(explorer, "P", "p")
-    assert (tmp_path / "nn3d-camera.json").is_file()
+    assert (tmp_path / "view.json").is_file() and not (tmp_path / ".." / "nn3d-camera.json").exists()
     press(explorer, "1", "1")
     assert explorer.camera_state == home
     press(explorer, "L", "l")
@@ -202,6 +204,41 @@ def test_bookmarks_reset_and_camera_files(explorer, tmp_path, monkeypatch):
     press(explorer, "F", "f")
     lo, hi = explorer.scene.layout.boxes[2]
     assert explorer.camera_state.center == pytest.approx(tuple((lo + hi) / 2))
+
+
+def test_camera_file_is_fixed_at_construction(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ex = Explorer(synthetic.mlp([4, 3]), size=(64, 48))
+    try:
+        monkeypatch.chdir(tmp_path / "..")
+        assert ex.camera_path == tmp_path / "nn3d-camera.json" and ex.camera_path.is_absolute()
+        ex.save_camera()
+        assert (tmp_path / "nn3d-camera.json").is_file()
+    finally:
+        ex.close()
+
+
+def test_help_lists_every_key_of_the_keymap(explorer):
+    text = explorer.overlays.help.text
+    assert len(explorer.keymap.bindings) >= 15
+    for binding in explorer.keymap.bindings:
+        assert f"{binding.name}  {binding.text}" in text, binding
+    assert "Control+1-9  save bookmark" in text and "W A S D Q E  fly" in text
+
+
+@pytest.mark.parametrize(("key", "text", "mods", "method", "args"), [
+    ("C", "c", (), "next_camera_mode", ()), ("R", "r", (), "reset_camera", ()), ("F", "f", (), "frame_selected", ()),
+    ("3", "3", (), "recall_bookmark", (3,)), ("3", "3", ("Control",), "save_bookmark", (3,)),
+    ("Space", " ", (), "toggle_play", ()), ("Left", "", (), "advance", (-1,)), ("Right", "", (), "advance", (1,)),
+    ("=", "=", (), "faster", ()), ("-", "-", (), "slower", ()), ("M", "m", (), "toggle_forward_pass", ()),
+    ("H", "h", (), "toggle_help", ()), ("P", "p", (), "save_camera", ()), ("]", "]", (), "next_head", ()),
+])
+def test_every_key_calls_a_public_method(explorer, monkeypatch, key, text, mods, method, args):
+    """What a key does, the Python API does: each binding runs one public method of the Explorer."""
+    calls = []
+    monkeypatch.setattr(explorer, method, lambda *a: calls.append(a))
+    assert explorer.keymap.dispatch(key, text, mods)
+    assert calls == [args]
 
 
 def test_window_opens_under_xvfb(under_xvfb):
