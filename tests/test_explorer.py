@@ -223,7 +223,7 @@ def test_help_lists_every_key_of_the_keymap(explorer):
     assert len(explorer.keymap.bindings) >= 15
     for binding in explorer.keymap.bindings:
         assert f"{binding.name}  {binding.text}" in text, binding
-    assert "Control+1-9  save bookmark" in text and "W A S D Q E  fly" in text
+    assert "Ctrl+1-9  save bookmark" in text and "W A S D Q E  fly" in text
 
 
 @pytest.mark.parametrize(("key", "text", "mods", "method", "args"), [

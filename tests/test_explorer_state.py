@@ -88,7 +88,7 @@ def test_keymap_dispatches_the_most_specific_binding_and_writes_its_help():
     assert km.dispatch("4", "4") and km.dispatch("4", "4", {"Control"}) and km.dispatch("Equal", "=")
     assert not km.dispatch("Z", "z")
     assert calls == [("recall", "4"), ("save", "4"), ("faster", "=")]
-    assert km.help(columns=2, width=20).splitlines() == ["1-9  recall".ljust(20) + "Control+1-9  save", "+  faster"]
+    assert km.help(columns=2, gap=3).splitlines() == ["1-9  recall   Ctrl+1-9  save", "+  faster"]
     with pytest.raises(ValueError, match="bound already"):
         km.bind("+", lambda k, m: None, "again")
 

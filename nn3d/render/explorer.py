@@ -21,7 +21,8 @@ from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from . import cameras
 from .backend import has_display, window_possible
-from .keymap import Keymap
+from .highlight import Highlight
+from .keymap import explorer_keys
 from .overlays import Overlays, help_text
 from .scene import NetworkScene
 
@@ -80,14 +81,14 @@ class Explorer:
         self.canvas, self.view = self.scene.canvas, self.scene.view
         self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut)
         self.scene.overlays += self.overlays.nodes
-        self.highlight = self._make_highlight()
-        self.scene.overlays += self.highlight
+        self.highlight = Highlight(self.view, self.scene.layout.pitch)
+        self.scene.overlays += self.highlight.nodes
         self.panels = self._make_panels(panels, recording) if panels else None
         self.overlays.place(self._view_size(self.canvas.size))
         if self.panels is not None:
             self.reset_camera()  # the narrower view needs the camera further back
         self.state = ExplorerState(len(net.layers), self.n_frames, frame, hud=hud, modes=cameras.MODES)
-        self.keymap = self._make_keymap()
+        self.keymap = explorer_keys(self)
         self.camera_path = Path.cwd() / CAMERA_FILE
         self.bookmarks: dict[int, CameraState] = {}
         self.selected: NeuronInfo | None = None
@@ -320,22 +321,6 @@ class Explorer:
         self.set_camera(camera_file.load(self.camera_path if path is None else path)[0])
 
     # -- picking ----------------------------------------------------------------------------------------
-    def _make_highlight(self):
-        """Rings around the selected neuron (white) and its strongest partners (gold), and lines to them."""
-        from vispy import scene
-
-        from .visuals import Neurons
-
-        lut = np.zeros((256, 4), np.uint8)
-        lut[0], lut[1] = (255, 255, 255, 255), (255, 200, 60, 255)
-        radius = 0.32 * self.scene.layout.pitch
-        rings = Neurons(np.zeros((1, 3), np.float32), np.zeros(1, np.uint8), lut, radius=1.5 * radius, min_px=6,
-                        ring=0.72, parent=self.view.scene)
-        lines = scene.visuals.Line(parent=self.view.scene, connect="segments", width=2, antialias=False)
-        rings.order, lines.order = 3, 1
-        rings.visible = lines.visible = False
-        return [rings, lines]
-
     def pick(self, x: float, y: float) -> NeuronInfo | None:
         """Select the neuron at canvas pixel (x, y); clicking empty space clears the selection."""
         neuron = self.scene.pick(x, y)
@@ -353,32 +338,17 @@ class Explorer:
         self.state.select(None)
 
     def _on_selection(self, neuron: int | None) -> None:
-        if neuron is None:
-            self.selected = None
-            for node in self.highlight:
-                node.visible = False
-            self.overlays.set_card("")
-            self._update_colorbar()
-            if self.panels is not None:
-                self.panels.update(neuron=None)
-            return
-        info = neuron_info(self.net, neuron, self._values(self.frame))
-        self.selected = info
-        rings, lines = self.highlight
-        pos = self.scene.layout.positions
-        partners = [n for n, _, _ in info.incoming + info.outgoing]
-        ids = np.array([neuron, *partners])
-        rings.set_positions(pos[ids], np.r_[0, np.ones(len(partners))].astype(np.uint8))
-        ends = [(pos[n], pos[neuron]) for n in partners[: len(info.incoming)]]
-        ends += [(pos[neuron], pos[n]) for n in partners[len(info.incoming):]]
-        rings.visible = True
-        lines.visible = bool(ends)
-        if ends:
-            lines.set_data(np.asarray(ends, np.float32).reshape(-1, 3), color=(1, 0.85, 0.35, 1))
-        self.overlays.set_card(info.describe())
+        self.selected = None if neuron is None else neuron_info(self.net, neuron, self._values(self.frame))
+        if self.selected is None:
+            self.highlight.hide()
+        else:
+            self.highlight.show(self.selected, self.scene.layout.positions)
+        self.overlays.set_card("" if self.selected is None else self.selected.describe())
         self._update_colorbar()
-        if self.panels is not None:
-            self.panels.update(layer=info.layer, neuron=neuron)
+        if self.panels is not None and neuron is None:
+            self.panels.update(neuron=None)
+        elif self.panels is not None:
+            self.panels.update(layer=self.selected.layer, neuron=neuron)
 
     def _software_gl(self) -> bool:
         from vispy.gloo import gl
@@ -414,30 +384,6 @@ class Explorer:
                 f"{self.frame_ms:.1f} ms/frame" + (f" · {self.fps:.0f} FPS" if self.fps else "") + " · H: help")
 
     # -- keys and events --------------------------------------------------------------------------------
-    def _make_keymap(self) -> Keymap:
-        """Every key, its action (a method of this class) and its line in the help overlay."""
-        km = Keymap()
-        moves = {"W": (1, 0, 0), "S": (-1, 0, 0), "D": (0, 1, 0), "A": (0, -1, 0), "E": (0, 0, 1), "Q": (0, 0, -1)}
-        digits = [str(i) for i in range(1, 10)]
-        km.bind("C", lambda k, m: self.next_camera_mode(), "camera: turntable / arcball / fly")
-        km.bind("R", lambda k, m: self.reset_camera(), "reset camera")
-        km.bind("F", lambda k, m: self.frame_selected(), "frame selected layer")
-        km.bind(moves, lambda k, m: self.mode == "fly" and self.fly(*moves[k], fast="Shift" in m),
-                "fly (Shift: faster)", label="W A S D Q E")
-        km.bind(digits, lambda k, m: self.recall_bookmark(int(k)), "recall bookmark", label="1-9")
-        km.bind(digits, lambda k, m: self.save_bookmark(int(k)), "save bookmark", ("Control",), label="1-9")
-        km.bind("Space", lambda k, m: self.toggle_play(), "play / pause")
-        km.bind(("Left", "Right"), lambda k, m: self.advance(1 if k == "Right" else -1), "step")
-        km.bind(("+", "="), lambda k, m: self.faster(), "faster", label="+")
-        km.bind(("-", "_"), lambda k, m: self.slower(), "slower", label="-")
-        km.bind("M", lambda k, m: self.toggle_forward_pass(), "samples / forward pass")
-        km.bind("H", lambda k, m: self.toggle_help(), "this help")
-        km.bind("P", lambda k, m: log.info("nn3d: camera saved to %s", self.save_camera()),
-                lambda: f"save camera to {self.camera_path.name}")
-        km.bind("L", lambda k, m: self.camera_path.is_file() and self.load_camera(), "load it")
-        km.bind("]", lambda k, m: self.next_head(), "next attention head")
-        return km
-
     def _connect(self) -> None:
         ev = self.canvas.events
         ev.key_press.connect(self.on_key_press)
