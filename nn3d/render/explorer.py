@@ -15,23 +15,30 @@ import numpy as np
 from .. import camera as camera_file
 from ..activations import Activations
 from ..camera import CameraState
+from ..explorer_state import ExplorerState
 from ..inspect import NeuronInfo, neuron_info
 from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from . import cameras, offscreen
 from .backend import has_display, window_possible
-from .overlays import Overlays
+from .highlight import Highlight
+from .keymap import explorer_keys
+from .overlays import Overlays, help_text
 from .scene import NetworkScene
 
 log = logging.getLogger("nn3d")
 RESELECT_LIMIT = 5_000_000  # re-rank edges by |w*a| on every frame while there are at most this many candidates
-CAMERA_FILE = "nn3d-camera.json"
+CAMERA_FILE = "nn3d-camera.json"  # the default camera file, in the working directory at construction
 MOTION_EDGES = 30_000  # edges drawn while the camera moves in a window on software GL (see EdgesVisual)
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "SwiftShader")
 
 
 class Explorer:
-    """Interactive view of a network and its activations.
+    """Interactive view of a network and its activations: the VisPy view of an :class:`ExplorerState`.
+
+    What is shown (frame, selection, camera mode, playback, forward-pass step, panels, overlays) lives in
+    ``state`` and changes through its methods or this class's; the view subscribes to its events and draws.
+    Keys go through ``keymap``, which also writes the help overlay; each key's action is a method here.
 
     Parameters
     ----------
@@ -49,6 +56,9 @@ class Explorer:
         :class:`nn3d.analysis.Source` they read (e.g. one holding the model, to capture attention maps).
     recording : the training recording (a :class:`nn3d.recorder.Recording` or its path) behind ``activations``,
         for the panels' curves and weights over training.
+
+    ``camera_path`` (an attribute) is the file the P and L keys save to and load from: ``CAMERA_FILE`` in the
+    working directory at construction, absolute, so a later ``chdir`` does not move it.
     """
 
     def __init__(self, net: Network, activations: Activations | None = None, frame: int = 0, size=(1280, 800),
@@ -71,19 +81,21 @@ class Explorer:
         self.canvas, self.view = self.scene.canvas, self.scene.view
         self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut)
         self.scene.overlays += self.overlays.nodes
-        self.highlight = self._make_highlight()
-        self.scene.overlays += self.highlight
+        self.highlight = Highlight(self.view, self.scene.layout.pitch)
+        self.scene.overlays += self.highlight.nodes
         self.panels = self._make_panels(panels, recording) if panels else None
         self.overlays.place(self._view_size(self.canvas.size))
         if self.panels is not None:
             self.reset_camera()  # the narrower view needs the camera further back
-        self.set_hud(hud)
-        self.mode, self.frame, self.playing, self.speed, self.forward_pass = "turntable", frame, False, 1.0, False
-        self.forward_step = len(net.layers) - 1
+        self.state = ExplorerState(len(net.layers), self.n_frames, frame, hud=hud, modes=cameras.MODES)
+        self.keymap = explorer_keys(self)
+        self.camera_path = Path.cwd() / CAMERA_FILE
         self.bookmarks: dict[int, CameraState] = {}
         self.selected: NeuronInfo | None = None
-        self.frame_ms, self.fps, self._last_draw, self._press = 0.0, 0.0, None, None
+        self.frame_ms, self.fps, self._last_draw, self._press, self._timer = 0.0, 0.0, None, None, None
         self.fly_step = float(np.linalg.norm(np.ptp(self.scene.layout.bounds, axis=0))) / 60
+        self._subscribe()
+        self._on_hud(hud)
         if title:
             self.scene.set_title(title)
         self.show_frame(frame)
@@ -96,7 +108,6 @@ class Explorer:
             self.scene.edges.motion_budget = MOTION_EDGES
             self._settle = app.Timer(interval=0.2, iterations=1, start=False, connect=lambda ev: self.canvas.update())
         self._connect()
-        self._timer = None
 
     def _make_panels(self, source, recording):
         from ..analysis import Source
@@ -121,10 +132,43 @@ class Explorer:
             self.panels.place(event.size)
         self.overlays.place(self._view_size(event.size))
 
+    # -- the state, as attributes -----------------------------------------------------------------------
+    frame = property(lambda self: self.state.frame, doc="The frame shown.")
+    mode = property(lambda self: self.state.mode, doc="The camera mode.")
+    playing = property(lambda self: self.state.playing)
+    speed = property(lambda self: self.state.speed, doc="Playback speed factor (1: four frames a second).")
+    forward_pass = property(lambda self: self.state.forward_pass)
+    forward_step = property(lambda self: self.state.forward_step, doc="The last layer lit in forward-pass mode.")
+    hud_on = property(lambda self: self.state.hud)
+
+    @property
+    def camera_path(self) -> Path:
+        return self._camera_path
+
+    @camera_path.setter
+    def camera_path(self, path) -> None:
+        self._camera_path = Path(path).absolute()
+        self.overlays.help.text = help_text(self.keymap.help())  # the P key's description names the file
+
+    def _subscribe(self) -> None:
+        on = self.state.events.connect
+        on("frame", self._on_frame)
+        on("selection", self._on_selection)
+        on("mode", lambda mode: cameras.switch(self.view, mode))
+        on("playing", lambda playing: self._on_playing())
+        on("speed", lambda speed: self._on_playing())
+        on("panel_layer", lambda layer: self.panels is not None and self.panels.update(layer=layer))
+        on("head", lambda head: self.panels is not None and self.panels.next_head())
+        on("hud", self._on_hud)
+        on("help", self._on_help)
+
     def select_layer(self, layer: int | str) -> None:
         """Show layer ``layer`` (index or name) in the panels without selecting a neuron."""
-        if self.panels is not None:
-            self.panels.update(layer=layer if isinstance(layer, int) else self.net.layer_index(layer))
+        self.state.select_layer(layer if isinstance(layer, int) else self.net.layer_index(layer))
+
+    def next_head(self) -> None:
+        """The attention panel's next head."""
+        self.state.next_head()
 
     # -- data -------------------------------------------------------------------------------------------
     def _values(self, frame: int) -> np.ndarray | None:
@@ -149,17 +193,19 @@ class Explorer:
     def show_frame(self, frame: int) -> None:
         """Colour the network by frame ``frame`` (wrapping around); in forward-pass mode, layers after the
         current step are drawn in the "no value" grey, as in recorded forward-pass videos."""
-        self.frame = frame % self.n_frames
+        self.state.set_frame(frame)
+
+    def _on_frame(self, frame: int, forward_step: int) -> None:
         if self.panels is not None:
-            self.panels.update(frame=self.frame)
-        values = self._values(self.frame)
+            self.panels.update(frame=frame)
+        values = self._values(frame)
         if values is None:
             return
-        self.scene.set_frame(values, reached=self.net.layers[self.forward_step].stop if self.forward_pass else None)
+        self.scene.set_frame(values, reached=self.net.layers[forward_step].stop if self.forward_pass else None)
         if self.rule == "contribution" and self._candidates() <= RESELECT_LIMIT:
-            self.scene.set_edges(self._edges(self.frame))
-        if self.selected is not None:
-            self.select(self.selected.neuron)
+            self.scene.set_edges(self._edges(frame))
+        if self.state.selected is not None:
+            self.state.select(self.state.selected)  # the card's value follows the frame
         self._update_colorbar()
 
     def _candidates(self) -> int:
@@ -183,16 +229,20 @@ class Explorer:
     # -- playback ---------------------------------------------------------------------------------------
     def advance(self, steps: int = 1) -> None:
         """Move playback on by ``steps``: frames, or layers in forward-pass mode (then the next sample)."""
-        if not self.forward_pass:
-            self.show_frame(self.frame + steps)
-            return
-        n_layers = len(self.net.layers)
-        pos = self.frame * n_layers + self.forward_step + steps
-        self.forward_step = pos % n_layers
-        self.show_frame((pos // n_layers) % self.n_frames)
+        self.state.advance(steps)
 
     def toggle_play(self) -> None:
-        self.playing = not self.playing
+        self.state.toggle_play()
+
+    def faster(self) -> None:
+        """Double the playback speed (at most 64x)."""
+        self.state.faster()
+
+    def slower(self) -> None:
+        """Halve the playback speed (at least 1/16x)."""
+        self.state.slower()
+
+    def _on_playing(self) -> None:
         if self.canvas.app.backend_name.lower() != "egl" and self._timer is None:
             from vispy import app
 
@@ -207,9 +257,11 @@ class Explorer:
             self.canvas.update()
 
     def set_forward_pass(self, on: bool) -> None:
-        self.forward_pass = on
-        self.forward_step = 0 if on else len(self.net.layers) - 1
-        self.show_frame(self.frame)
+        self.state.set_forward_pass(on)
+
+    def toggle_forward_pass(self) -> None:
+        """Switch between samples and the forward pass through the layers."""
+        self.state.set_forward_pass(not self.forward_pass)
 
     # -- cameras ----------------------------------------------------------------------------------------
     @property
@@ -220,8 +272,11 @@ class Explorer:
         self.scene.set_camera(state)
 
     def set_camera_mode(self, mode: str) -> None:
-        cameras.switch(self.view, mode)
-        self.mode = mode
+        self.state.set_mode(mode)
+
+    def next_camera_mode(self) -> None:
+        """Turntable, then arcball, then fly, then turntable."""
+        self.state.next_mode()
 
     def home_camera(self) -> CameraState:
         """The scene's home view (fitted to the 3-D view, which panels make narrower)."""
@@ -238,35 +293,34 @@ class Explorer:
         distance = 1.1 * radius / np.tan(np.radians(max(state.fov, 10.0) / 2))
         self.set_camera(state.replace(center=tuple((lo + hi) / 2), distance=distance))
 
+    def frame_selected(self) -> None:
+        """Frame the selected neuron's layer (nothing without a selection)."""
+        if self.selected is not None:
+            self.frame_layer(self.selected.layer)
+
     def fly(self, forward: float = 0, right: float = 0, up: float = 0, fast: bool = False) -> None:
         """Move by steps of ``fly_step`` world units (5x with ``fast``) along the view's axes."""
         s = self.fly_step * (5.0 if fast else 1.0)
         self.set_camera(cameras.fly_move(self.camera_state, forward * s, right * s, up * s))
 
-    def save_camera(self, path=CAMERA_FILE) -> Path:
-        camera_file.save(self.camera_state, path)
-        return Path(path)
+    def save_bookmark(self, slot: int) -> None:
+        self.bookmarks[slot] = self.camera_state
 
-    def load_camera(self, path=CAMERA_FILE) -> None:
-        self.set_camera(camera_file.load(path)[0])
+    def recall_bookmark(self, slot: int) -> None:
+        """Go to the camera saved in ``slot`` (nothing when it is empty)."""
+        if slot in self.bookmarks:
+            self.set_camera(self.bookmarks[slot])
+
+    def save_camera(self, path=None) -> Path:
+        """Write the camera to ``path`` (default ``camera_path``); returns the path written."""
+        path = self.camera_path if path is None else Path(path)
+        camera_file.save(self.camera_state, path)
+        return path
+
+    def load_camera(self, path=None) -> None:
+        self.set_camera(camera_file.load(self.camera_path if path is None else path)[0])
 
     # -- picking ----------------------------------------------------------------------------------------
-    def _make_highlight(self):
-        """Rings around the selected neuron (white) and its strongest partners (gold), and lines to them."""
-        from vispy import scene
-
-        from .visuals import Neurons
-
-        lut = np.zeros((256, 4), np.uint8)
-        lut[0], lut[1] = (255, 255, 255, 255), (255, 200, 60, 255)
-        radius = 0.32 * self.scene.layout.pitch
-        rings = Neurons(np.zeros((1, 3), np.float32), np.zeros(1, np.uint8), lut, radius=1.5 * radius, min_px=6,
-                        ring=0.72, parent=self.view.scene)
-        lines = scene.visuals.Line(parent=self.view.scene, connect="segments", width=2, antialias=False)
-        rings.order, lines.order = 3, 1
-        rings.visible = lines.visible = False
-        return [rings, lines]
-
     def pick(self, x: float, y: float) -> NeuronInfo | None:
         """Select the neuron at canvas pixel (x, y); clicking empty space clears the selection."""
         neuron = self.scene.pick(x, y)
@@ -277,33 +331,24 @@ class Explorer:
 
     def select(self, neuron: int) -> NeuronInfo:
         """Select a neuron: describe it on the card, ring it and its strongest connections, draw those."""
-        info = neuron_info(self.net, neuron, self._values(self.frame))
-        self.selected = info
-        rings, lines = self.highlight
-        pos = self.scene.layout.positions
-        partners = [n for n, _, _ in info.incoming + info.outgoing]
-        ids = np.array([neuron, *partners])
-        rings.set_positions(pos[ids], np.r_[0, np.ones(len(partners))].astype(np.uint8))
-        ends = [(pos[n], pos[neuron]) for n in partners[: len(info.incoming)]]
-        ends += [(pos[neuron], pos[n]) for n in partners[len(info.incoming):]]
-        rings.visible = True
-        lines.visible = bool(ends)
-        if ends:
-            lines.set_data(np.asarray(ends, np.float32).reshape(-1, 3), color=(1, 0.85, 0.35, 1))
-        self.overlays.set_card(info.describe())
-        self._update_colorbar()
-        if self.panels is not None:
-            self.panels.update(layer=info.layer, neuron=neuron)
-        return info
+        self.state.select(neuron)
+        return self.selected
 
     def clear_selection(self) -> None:
-        self.selected = None
-        for node in self.highlight:
-            node.visible = False
-        self.overlays.set_card("")
+        self.state.select(None)
+
+    def _on_selection(self, neuron: int | None) -> None:
+        self.selected = None if neuron is None else neuron_info(self.net, neuron, self._values(self.frame))
+        if self.selected is None:
+            self.highlight.hide()
+        else:
+            self.highlight.show(self.selected, self.scene.layout.positions)
+        self.overlays.set_card("" if self.selected is None else self.selected.describe())
         self._update_colorbar()
-        if self.panels is not None:
+        if self.panels is not None and neuron is None:
             self.panels.update(neuron=None)
+        elif self.panels is not None:
+            self.panels.update(layer=self.selected.layer, neuron=neuron)
 
     def _software_gl(self) -> bool:
         from vispy.gloo import gl
@@ -314,12 +359,17 @@ class Explorer:
 
     # -- overlays ---------------------------------------------------------------------------------------
     def set_hud(self, on: bool) -> None:
-        self.hud_on = on
-        for node in self.overlays.nodes:
-            node.visible = on and node is not self.overlays.help
+        self.state.set_hud(on)
 
     def toggle_help(self) -> None:
-        self.overlays.help.visible = not self.overlays.help.visible
+        self.state.toggle_help()
+
+    def _on_hud(self, on: bool) -> None:
+        for node in self.overlays.nodes:
+            node.visible = self.state.help if node is self.overlays.help else on
+
+    def _on_help(self, on: bool) -> None:
+        self.overlays.help.visible = on
 
     def _hud_text(self) -> str:
         label = ""
@@ -333,7 +383,7 @@ class Explorer:
                 f"{self.net.n_neurons:,} neurons · {len(self.scene.edges_set):,} edges{moving} · camera {self.mode}\n"
                 f"{self.frame_ms:.1f} ms/frame" + (f" · {self.fps:.0f} FPS" if self.fps else "") + " · H: help")
 
-    # -- events -----------------------------------------------------------------------------------------
+    # -- keys and events --------------------------------------------------------------------------------
     def _connect(self) -> None:
         ev = self.canvas.events
         ev.key_press.connect(self.on_key_press)
@@ -356,47 +406,16 @@ class Explorer:
             self.fps = 0.8 * self.fps + 0.2 / max(now - self._last_draw, 1e-6)
         self._last_draw = now
         if self._settle is not None and self.scene.edges.reduced:
-            self._settle.start()  # (again): once the camera stops, one more frame draws every edge
+            # once the camera stops, one more frame draws every edge. Restart, not start: a one-shot VisPy
+            # timer that has fired stays "running" until its next tick, and start() does nothing meanwhile,
+            # so on slow GL (frames longer than the interval) the last moving frame's start() was lost
+            self._settle.stop()
+            self._settle.start()
 
     def on_key_press(self, event) -> None:
         key = event.key.name if event.key is not None else ""
-        mods = {m.name for m in event.modifiers}
-        fast = "Shift" in mods
-        moves = {"W": (1, 0, 0), "S": (-1, 0, 0), "D": (0, 1, 0), "A": (0, -1, 0), "E": (0, 0, 1), "Q": (0, 0, -1)}
-        if key in moves and self.mode == "fly":
-            self.fly(*moves[key], fast=fast)
-        elif key == "C":
-            self.set_camera_mode(cameras.MODES[(cameras.MODES.index(self.mode) + 1) % len(cameras.MODES)])
-        elif key == "R":
-            self.reset_camera()
-        elif key == "F" and self.selected is not None:
-            self.frame_layer(self.selected.layer)
-        elif key.isdigit() and key != "0":
-            if "Control" in mods:
-                self.bookmarks[int(key)] = self.camera_state
-            elif int(key) in self.bookmarks:
-                self.set_camera(self.bookmarks[int(key)])
-        elif key == "Space":
-            self.toggle_play()
-        elif key in ("Right", "Left"):
-            self.advance(1 if key == "Right" else -1)
-        elif event.text in ("+", "="):
-            self.speed = min(self.speed * 2, 64.0)
-        elif event.text in ("-", "_"):
-            self.speed = max(self.speed / 2, 1 / 16)
-        elif key == "M":
-            self.set_forward_pass(not self.forward_pass)
-        elif key == "H":
-            self.toggle_help()
-        elif key == "P":
-            log.info("nn3d: camera saved to %s", self.save_camera())
-        elif key == "L" and Path(CAMERA_FILE).is_file():
-            self.load_camera()
-        elif event.text == "]" and self.panels is not None:
-            self.panels.next_head()
-        else:
-            return
-        self.canvas.update()
+        if self.keymap.dispatch(key, event.text or "", {m.name for m in event.modifiers}):
+            self.canvas.update()
 
     def on_mouse_press(self, event) -> None:
         self._press = event.pos

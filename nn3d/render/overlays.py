@@ -13,13 +13,13 @@ from vispy.visuals.transforms import STTransform
 from ..layout import Layout
 from ..network import Network
 
-HELP = """\
-mouse: drag rotate (fly: look) · scroll zoom · click pick
-C  camera: turntable / arcball / fly      R  reset      F  frame selected layer
-W A S D Q E  fly (Shift: faster)          1-9  recall bookmark   Ctrl+1-9  save it
-Space  play / pause    Left Right  step    + -  speed    M  samples / forward pass
-P  save camera to nn3d-camera.json    L  load it    H  this help    Esc  quit
-panels: click a layer's neuron to show it · click the curves to jump to that step · ]  next attention head"""
+MOUSE_HELP = "mouse: drag rotate (fly: look) · scroll zoom · click pick · panels: click a neuron or the curves"
+
+
+def help_text(keys: str) -> str:
+    """The help overlay: the mouse, then the keys (the explorer's keymap writes ``keys``), then Esc (VisPy's)."""
+    return f"{MOUSE_HELP}\n{keys}\nEsc  quit"
+
 
 TEXT = dict(color="white", anchor_x="left", anchor_y="bottom", font_size=9)
 CHAR_PX = 6.2  # a generous average character width of TEXT, in canvas pixels
@@ -42,7 +42,7 @@ class Overlays:
         self.labels.order = 2
         self.hud = scene.visuals.Text("", pos=(14, 48), parent=canvas.scene, **TEXT)
         self.card = scene.visuals.Text("", parent=canvas.scene, **TEXT)
-        self.help = scene.visuals.Text(HELP, parent=canvas.scene, **TEXT)
+        self.help = scene.visuals.Text("", parent=canvas.scene, **TEXT)  # the explorer writes help_text()
         self.help.visible = False
         self.bar = scene.visuals.Image(lut[None, :255], parent=canvas.scene, interpolation="nearest")
         self.bar_low = scene.visuals.Text("", parent=canvas.scene, **TEXT)
