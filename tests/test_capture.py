@@ -163,7 +163,8 @@ def test_orbit_goes_once_around(scene):
     home = scene.home_camera()
     assert len(path) == 8 and path[0] == home
     az = np.array([c.azimuth for c in path]) - home.azimuth
-    np.testing.assert_allclose(az, np.arange(8) * 45.0)
+    wrap = lambda a: (a + 180.0) % 360.0 - 180.0  # noqa: E731  (camera states keep azimuth in [-180, 180))
+    np.testing.assert_allclose(wrap(az), wrap(np.arange(8) * 45.0), atol=1e-9)
     assert all(c.center == home.center and c.distance == home.distance for c in path)
 
 
