@@ -20,7 +20,7 @@ from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from . import cameras
 from .backend import has_display, window_possible
-from .overlays import Overlays
+from .overlays import Overlays, colorbar
 from .scene import NetworkScene
 
 log = logging.getLogger("nn3d")
@@ -166,19 +166,9 @@ class Explorer:
         return sum(c.n_candidates for c in self.net.connections)
 
     def _update_colorbar(self) -> None:
-        lut = self.scene.lut
-        values = self._values(self.frame)
-        if values is None:
-            self.overlays.set_colorbar(lut, "", "", "no activations")
-            return
-        if self.selected is not None or self.scene.normalisation == "global":
-            part = values if self.selected is None else values[self.net.layers[self.selected.layer].neurons]
-            finite = part[np.isfinite(part)]
-            lo, hi = (finite.min(), finite.max()) if finite.size else (np.nan, np.nan)
-            where = "all layers" if self.selected is None else self.selected.layer_name
-            self.overlays.set_colorbar(lut, f"{lo:.3g}", f"{hi:.3g}", f"activation ({where})")
-        else:
-            self.overlays.set_colorbar(lut, "layer min", "layer max", "activation (each layer to its range)")
+        sel = self.selected
+        self.overlays.set_colorbar(*colorbar(self.scene, self._values(self.frame), sel and sel.layer,
+                                             sel.layer_name if sel else ""))
 
     # -- playback ---------------------------------------------------------------------------------------
     def advance(self, steps: int = 1) -> None:
