@@ -63,7 +63,9 @@ class Explorer:
                 raise NetworkError(f"frame {frame} out of range: {activations.n_frames} frames")
         self.net, self.activations = net, activations
         self.k, self.budget = k, budget
-        self.rule = rule if activations is not None else "weight"
+        self.rule = rule if activations is not None and not activations.blank else "weight"
+        if self.rule != rule:
+            log.info("nn3d: no activations to rank edges by: edges ranked by |w|")
         placed = layout(net, spacing=spacing, conv=conv, fold=fold)
         self.scene = NetworkScene(net, placed, self._edges(frame), size=size,
                                   colormap=colormap, normalisation=normalisation, show=show,
