@@ -316,3 +316,16 @@ def test_edge_layer_in_a_window_matches_direct_drawing(under_xvfb):
     layer_draws, off, mean, lit = r.stdout.split()
     assert int(layer_draws) == 1 and float(lit) > 0.03
     assert int(off) <= 5 and float(mean) < 0.05, r.stdout
+
+
+def test_colour_bar_names_the_selected_layers_rule(small_scene):
+    from nn3d.colormaps import half
+    from nn3d.render.overlays import colorbar
+
+    scene, values = small_scene
+    colours, low, high, title = colorbar(scene, values, 1, "hidden")
+    assert title == "hidden: diverging, centred at 0, 1–99th pct" and float(low) == -float(high)
+    np.testing.assert_array_equal(colours, half(scene.lut, True))
+    colours, _, _, title = colorbar(scene, values, 0, "input")
+    assert title == "input: sequential, 1–99th pct" and len(colours) == SEQ_TOP + 1
+    assert colorbar(scene, None, None)[3] == "no activations"
