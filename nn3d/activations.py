@@ -39,6 +39,12 @@ class Activations:
     def frame(self, i: int) -> np.ndarray:
         return self.values[i]
 
+    @property
+    def blank(self) -> bool:
+        """One frame with no non-zero value: the placeholder of a weights-only file, which carries no
+        activation to rank edges or colour neurons by."""
+        return self.n_frames == 1 and not np.any(np.nan_to_num(np.asarray(self.values[0])))
+
     @classmethod
     def single(cls, values: np.ndarray, label: str = "") -> Activations:
         v = np.asarray(values, dtype=np.float32).reshape(1, -1)

@@ -45,7 +45,20 @@ def _synthetic(rest: str) -> tuple[Network, Activations]:
 
 
 def load_factory(path: Path, func: str):
-    """Import the user's ``path`` and call ``func()``: returns its ``(model, example_inputs)``."""
+    """Import the user's ``path`` and call ``func()``: returns its ``(model, example_inputs)``.
+
+    The file's folder is first on ``sys.path`` while it loads and while ``func`` runs, so that it can import
+    the modules next to it, as ``python path/to/file.py`` would let it."""
+    folder = str(Path(path).resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        return _load_factory(path, func)
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+
+
+def _load_factory(path: Path, func: str):
     spec = importlib.util.spec_from_file_location(f"nn3d_user_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

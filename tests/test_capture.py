@@ -12,7 +12,6 @@ import nn3d
 from nn3d import synthetic
 from nn3d.camera import CameraFileError, CameraState
 from nn3d.camera import save as save_cameras
-from nn3d.kernels import levels as compute_levels
 from nn3d.render import camera_paths, offscreen, video
 from nn3d.render.explorer import Explorer
 from nn3d.render.output_files import CaptureError
@@ -201,7 +200,7 @@ def test_keyframes_pass_through_every_key_smoothly(tmp_path):
 
 
 def test_forward_pass_lights_layers_in_order(scene, acts):
-    full = compute_levels(acts.frame(0), scene.net.starts, scene.normalisation)
+    full = scene.frame_levels(acts.frame(0))
     fp = video.animation("forward", scene, acts, frames=4)
     layers = scene.net.layers
     for i in range(4):
@@ -302,7 +301,7 @@ def test_samples_and_training_playback_titles(net, tmp_path):
         assert titles[0].startswith("training: step 0, loss 2") and "step 20, loss 0.5" in titles[-1]
         assert len(set(titles)) == 3
         np.testing.assert_array_equal(explorer.scene.levels,
-                                      compute_levels(values[2], net.starts, explorer.scene.normalisation))
+                                      explorer.scene.frame_levels(values[2]))
     finally:
         explorer.close()
     with pytest.raises(CaptureError, match="needs activations"):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from vispy.util import keys
 
-from nn3d import synthetic
+from nn3d import colormaps, synthetic
 from nn3d.activations import Activations
-from nn3d.kernels import NAN_LEVEL, levels
+from nn3d.kernels import NAN_LEVEL
 from nn3d.render.explorer import Explorer
 
 BG = np.array([11, 13, 18])
@@ -138,7 +138,7 @@ def test_playback_steps_frames_and_recolours(explorer):
 
     def colour_matches(frame):
         img = explorer.render()
-        want = lut[levels(explorer.activations.frame(frame), net.starts)][:, :3]
+        want = lut[explorer.scene.frame_levels(explorer.activations.frame(frame))][:, :3]
         return np.abs(img[xy[:, 1], xy[:, 0], :3].astype(int) - want).max() <= 4
 
     assert explorer.frame == 0 and colour_matches(0)
@@ -177,9 +177,9 @@ def test_overlays_appear_with_the_hud(explorer):
     y = h - 44 + 6
     x0, bw = w - min(260, w // 3) - 20, min(260, w // 3)
     row = img[y, x0 + 2 : x0 + bw - 2, :3].astype(int)
-    lut = explorer.scene.lut[:255, :3].astype(int)
+    lut = colormaps.half(explorer.scene.lut, bool(explorer.scene.signed[0]))[:, :3].astype(int)
     nearest = np.argmin(((row[:, None] - lut[None]) ** 2).sum(-1), axis=1)
-    assert np.abs(row - lut[nearest]).max() <= 3 and np.all(np.diff(nearest) >= 0) and nearest[-1] - nearest[0] > 200
+    assert np.abs(row - lut[nearest]).max() <= 3 and np.all(np.diff(nearest) >= 0) and nearest[-1] - nearest[0] > 100
     assert explorer._hud_text().startswith("frame 1/3 (a)")
     press(explorer, "H", "h")
     assert explorer.overlays.help.visible

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nn3d.colormaps import NAN_COLOR
-from nn3d.kernels import NAN_LEVEL, levels
+from nn3d.kernels import DIV_MID, NAN_LEVEL, levels
+from nn3d.kernels.normalize import DIV_BASE, SEQ_TOP
 from nn3d.render.scene import NetworkScene
 
 BG = np.array([11, 13, 18])  # #0b0d12
@@ -28,11 +29,18 @@ def test_neurons_have_their_colormap_colour(small_scene):
     xy = centres(scene)
     d = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e9
     assert d.min() > 12, "test set-up: neurons must not overlap on screen"
-    expected = scene.lut[levels(values, scene.net.starts)][:, :3]
+    expected = scene.lut[scene.frame_levels(values)][:, :3]
     got = img[xy[:, 1], xy[:, 0], :3]
     np.testing.assert_allclose(got, expected, atol=4)
-    # the levels span the colormap: per-layer min is its first colour, max its last
-    assert (expected == scene.lut[0, :3]).all(1).sum() == 3 and (expected == scene.lut[254, :3]).all(1).sum() == 3
+    # each layer uses its half of the split table: a sequential layer spans it, a signed one (a range
+    # symmetric around 0) reaches the end of its larger side
+    lv = scene.frame_levels(values)
+    for i, layer in enumerate(scene.net.layers):
+        part, mine = values[layer.neurons], lv[layer.neurons]
+        if scene.signed[i]:
+            assert mine[np.argmax(part)] == 254 and DIV_BASE <= mine[np.argmin(part)] < DIV_MID
+        else:
+            assert mine[np.argmin(part)] == 0 and mine[np.argmax(part)] == SEQ_TOP
 
 
 def test_background_everywhere_else(small_scene):
@@ -51,10 +59,12 @@ def test_background_everywhere_else(small_scene):
 
 def test_changing_one_activation_changes_only_its_pixels(small_scene):
     scene, values = small_scene
+    scene.percentile = None  # min..max: a middle value's change moves no other level (a percentile would)
+    scene.set_frame(values)
     before = scene.render()
     changed = values.copy()
     changed[6] = 0.5  # inside its layer's range [-1, 5]: no other neuron's level moves
-    lv0, lv1 = levels(values, scene.net.starts), levels(changed, scene.net.starts)
+    lv0, lv1 = scene.frame_levels(values), scene.frame_levels(changed)
     assert np.flatnonzero(lv0 != lv1).tolist() == [6]
     scene.set_frame(changed)
     after = scene.render()
@@ -67,6 +77,37 @@ def test_changing_one_activation_changes_only_its_pixels(small_scene):
     np.testing.assert_allclose(after[xy[6, 1], xy[6, 0], :3], scene.lut[lv1[6], :3], atol=4)
 
 
+def test_zero_in_a_signed_layer_is_the_diverging_centre(small_scene):
+    from nn3d.colormaps import lut
+
+    scene, values = small_scene
+    v = values.copy()
+    v[6] = 0.0  # layer 1 holds 5, -1, 0: signed, so centred at 0 in the diverging half
+    scene.set_frame(v)
+    img = scene.render()
+    xy = centres(scene)
+    assert scene.signed.tolist() == [False, True, False]
+    assert scene.frame_levels(v)[6] == DIV_MID
+    np.testing.assert_allclose(img[xy[6, 1], xy[6, 0], :3], lut("coolwarm")[127, :3], atol=4)
+    assert scene.colour_rule(1) == "diverging, centred at 0, 1–99th pct"
+    assert scene.colour_rule(0) == "sequential, 1–99th pct"
+
+
+def test_one_outlier_does_not_wash_out_a_layer():
+    from nn3d import synthetic
+    from nn3d.layout import grid_layout, select_edges
+
+    net = synthetic.mlp([256, 2], seed=0)
+    v = np.r_[np.linspace(0, 1, 256), [0, 1]].astype(np.float32)
+    v[0] = 1e6
+    scene = NetworkScene(net, grid_layout(net), select_edges(net, k=1), size=(64, 64))
+    try:
+        lv = scene.frame_levels(v)[:256]
+        assert lv[0] == SEQ_TOP and len(np.unique(lv[1:])) > 100  # min..max would put 255 neurons on level 0
+    finally:
+        scene.close()
+
+
 def test_nan_has_its_own_colour(small_scene):
     scene, values = small_scene
     v = values.copy()
@@ -76,7 +117,7 @@ def test_nan_has_its_own_colour(small_scene):
     img = scene.render()
     xy = centres(scene)
     np.testing.assert_allclose(img[xy[2, 1], xy[2, 0], :3], NAN_COLOR[:3], atol=4)
-    np.testing.assert_allclose(img[xy[7, 1], xy[7, 0], :3], scene.lut[254, :3], atol=4)  # +inf: top end
+    np.testing.assert_allclose(img[xy[7, 1], xy[7, 0], :3], scene.lut[SEQ_TOP, :3], atol=4)  # +inf: top end
     assert levels(v, scene.net.starts)[2] == NAN_LEVEL
 
 
@@ -275,3 +316,16 @@ def test_edge_layer_in_a_window_matches_direct_drawing(under_xvfb):
     layer_draws, off, mean, lit = r.stdout.split()
     assert int(layer_draws) == 1 and float(lit) > 0.03
     assert int(off) <= 5 and float(mean) < 0.05, r.stdout
+
+
+def test_colour_bar_names_the_selected_layers_rule(small_scene):
+    from nn3d.colormaps import half
+    from nn3d.render.overlays import colorbar
+
+    scene, values = small_scene
+    colours, low, high, title = colorbar(scene, values, 1, "hidden")
+    assert title == "hidden: diverging, centred at 0, 1–99th pct" and float(low) == -float(high)
+    np.testing.assert_array_equal(colours, half(scene.lut, True))
+    colours, _, _, title = colorbar(scene, values, 0, "input")
+    assert title == "input: sequential, 1–99th pct" and len(colours) == SEQ_TOP + 1
+    assert colorbar(scene, None, None)[3] == "no activations"

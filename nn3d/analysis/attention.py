@@ -100,3 +100,19 @@ def from_qkv(net: Network, layer: int, values: np.ndarray, n_heads: int, causal:
     qkv = np.asarray(values[s.neurons], np.float64).reshape(-1, s.shape[-1])
     q, k, _ = np.split(qkv, 3, axis=1)
     return attention_from_qkv(q, k, n_heads, causal)
+
+
+def token_labels(net: Network, values: np.ndarray | None, n: int, width: int = 6) -> list[str]:
+    """One label per token position for an attention map of ``n`` tokens: the token ids of the model's
+    input layer (a 1-D integer layer of ``n`` neurons) at this frame, as ``"3:#1045"``; else the positions."""
+    ids = None
+    if values is not None:
+        for layer in net.layers:
+            if layer.kind == "input" and layer.size == n:
+                v = np.asarray(values[layer.neurons], np.float64)
+                if np.all(np.isfinite(v)) and np.all(v == np.rint(v)):
+                    ids = v.astype(np.int64)
+                break
+    if ids is None:
+        return [str(i) for i in range(n)]
+    return [f"{i}:#{t}"[: width + 3] for i, t in enumerate(ids)]

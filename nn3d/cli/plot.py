@@ -47,8 +47,8 @@ def plot(source_text: str, panel: str, out, layer: str | None = None, step: int 
     if panel == "curves" and src.recording is None:
         raise NetworkError(f"{src.name} has no training curves: give a training recording (.nn3d)")
     index = src.layer(layer, NEEDS[panel])
-    frame = 0 if step is None else (src.frame_of_step(step) if src.recording is not None else step)
-    if not 0 <= frame < src.n_frames:
+    frame = None if step is None else (src.frame_of_step(step) if src.recording is not None else step)
+    if frame is not None and not 0 <= frame < src.n_frames:
         raise NetworkError(f"step {step} out of range: {src.n_frames} frame(s)")
     image = render_panel(src, panel, index, frame, size, head)
     iio.imwrite(out, image)

@@ -14,10 +14,21 @@ Nothing here imports VisPy or OpenGL; colormap tables live in :mod:`nn3d.colorma
 """
 
 from .dispatch import KERNELS, available_kernels, choose_kernel, interpolate, levels, ranges, rgba
-from .normalize import MID_LEVEL, MODES, N_LEVELS, NAN_LEVEL, MapRange, RunningRange
+from .normalize import (
+    DIV_MID,
+    MID_LEVEL,
+    MODES,
+    N_LEVELS,
+    NAN_LEVEL,
+    ROBUST_PERCENTILE,
+    MapRange,
+    RunningRange,
+    signed_layers,
+)
 from .reference import value_range
 
 __all__ = [
-    "KERNELS", "MID_LEVEL", "MODES", "N_LEVELS", "NAN_LEVEL", "MapRange", "RunningRange",
-    "available_kernels", "choose_kernel", "interpolate", "levels", "ranges", "rgba", "value_range",
+    "DIV_MID", "KERNELS", "MID_LEVEL", "ROBUST_PERCENTILE", "MODES",
+    "N_LEVELS", "NAN_LEVEL", "MapRange", "RunningRange",
+    "available_kernels", "choose_kernel", "interpolate", "levels", "ranges", "rgba", "signed_layers", "value_range",
 ]

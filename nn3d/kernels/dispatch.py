@@ -94,9 +94,9 @@ def _flat_out(out, name: str, width: int = 1):
     return out.reshape(-1) if width == 1 else out.reshape(-1, width)
 
 
-def levels(values, starts=None, mode: str = "layer", *, symmetric: bool = False,
+def levels(values, starts=None, mode: str = "layer", *, symmetric=False,
            percentile: float | None = None, vrange=None, running: RunningRange | None = None,
-           out=None, kernel: str | None = None):
+           out=None, kernel: str | None = None, split: bool = False, signed_out=None):
     """Map one frame of activations to uint8 levels (0..254, 255 for NaN) of the same shape.
 
     Parameters
@@ -107,8 +107,9 @@ def levels(values, starts=None, mode: str = "layer", *, symmetric: bool = False,
         Flat index of each layer's first neuron (layers contiguous, covering the frame).
     mode : {"layer", "global"}
         Normalise each layer to its own range, or the whole frame to one.
-    symmetric : bool
-        Centre the range on zero (for diverging colormaps): zero is level 127.
+    symmetric : bool, "auto" or bool array (one per layer)
+        Centre the range on zero (for diverging colormaps): zero is level 127. ``"auto"``: the layers whose
+        values lie substantially on both sides of zero (:func:`~nn3d.kernels.normalize.signed_layers`).
     percentile : float, optional
         Robust range: the ``p``-th to ``(100 - p)``-th percentile of the finite values (several passes).
     vrange : (lo, hi), optional
@@ -119,12 +120,17 @@ def levels(values, starts=None, mode: str = "layer", *, symmetric: bool = False,
         Where to write the levels (uint8, same shape, same kind as ``values``).
     kernel : {"numpy", "numba", "torch", "cuda"}, optional
         Force a kernel; by default the fastest for ``values`` (see :func:`choose_kernel`).
+    split : bool
+        Levels for a split colormap table: sequential layers 0..127, symmetric layers 128..254 (zero: 191).
+    signed_out : bool NumPy array, optional
+        Receives the per-layer symmetric flags (one per layer), e.g. for the colour bar's text.
     """
     name = choose_kernel(values, kernel)
     if name == "numpy":
         x, shape, back = _inputs(values, name)
         return back(reference.levels(np.asarray(x), starts, mode, symmetric=symmetric, percentile=percentile,
-                                     vrange=vrange, running=running, out=out))
+                                     vrange=vrange, running=running, out=out, split=split,
+                                     signed_out=signed_out))
     be = _backend(name)
     x, shape, back = _inputs(values, name)
     flat = be.prepare(x)
@@ -134,8 +140,23 @@ def levels(values, starts=None, mode: str = "layer", *, symmetric: bool = False,
     res = frame(flat, s, _work_dtype(flat), be.ranges, be.percentile_ranges,
                 lambda r: be.map_levels(flat, s, r, flat_out),
                 None if fused is None else (lambda r: fused(flat, s, r, flat_out)),
-                symmetric_range=symmetric, percentile=percentile, vrange=vrange, running=running)
+                symmetric_range=symmetric, percentile=percentile, vrange=vrange, running=running,
+                split_fn=_split_fn(name, s) if split else None, signed_out=signed_out)
     return out if out is not None else back(res).reshape(shape)
+
+
+def _split_fn(name: str, starts: np.ndarray):
+    """The split pass for a kernel's flat levels: NumPy on the host, torch on its device; a numba device
+    array makes a round trip through the host (the table lookup is one cheap pass)."""
+    if name == "torch":
+        return lambda lev, signed: _backend("torch").split_levels(lev, starts, signed)
+    if name == "cuda":
+        def device(lev, signed):
+            host = reference.split_levels(lev.copy_to_host(), starts, signed)
+            lev.copy_to_device(host)
+            return lev
+        return device
+    return lambda lev, signed: reference.split_levels(lev, starts, signed)
 
 
 def rgba(values, lut, starts=None, mode: str = "layer", *, out=None, kernel: str | None = None, **options):

@@ -16,6 +16,13 @@ N_LEVELS = 255  # levels 0..254 for values
 NAN_LEVEL = 255
 MID_LEVEL = (N_LEVELS - 1) // 2  # 127: a constant layer, and zero in a symmetric range
 MODES = ("layer", "global")
+ROBUST_PERCENTILE = 1.0  # the renderer's default range: 1st to 99th percentile per layer
+# split levels: one 256-texel table holds two maps, the sequential one in levels 0..127 and the diverging one
+# in 128..254 (centre 191, where zero lands), so a layer's colour rule is data, not a second texture
+SEQ_TOP = 127
+DIV_BASE = 128
+DIV_MID = DIV_BASE + (N_LEVELS - 1 - DIV_BASE) // 2  # 191
+SIGNED_SHARE = 0.1  # a layer is signed when both tails reach this share of its largest |value|
 
 
 def check_starts(starts: np.ndarray | None, n: int, mode: str = "layer") -> np.ndarray:
@@ -44,6 +51,43 @@ def fixed(vrange, n_layers: int) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+def signed_layers(lo: np.ndarray, hi: np.ndarray, share: float = SIGNED_SHARE) -> np.ndarray:
+    """Per layer, whether its values lie substantially on both sides of zero: ``lo < -share * m`` and
+    ``hi > share * m`` with ``m = max(|lo|, |hi|)`` (pre-activations, residual stream, norms). bool array;
+    False for a layer without finite values. Decided on the (robust) range, so every kernel agrees."""
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    m = np.maximum(np.abs(lo), np.abs(hi))
+    with np.errstate(invalid="ignore"):
+        return (lo < -share * m) & (hi > share * m)
+
+
+def signed_flags(symmetric, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The per-layer symmetric flags of ``symmetric``: a bool (all layers), ``"auto"`` (from the frame's
+    range, :func:`signed_layers`) or one bool per layer."""
+    n = len(lo)
+    if isinstance(symmetric, str):
+        if symmetric != "auto":
+            raise ValueError(f"symmetric must be a bool, 'auto' or one bool per layer, got {symmetric!r}")
+        return signed_layers(lo, hi)
+    flags = np.broadcast_to(np.asarray(symmetric, dtype=bool), (n,)).copy()
+    return flags
+
+
+def split_table(signed: bool) -> np.ndarray:
+    """(256,) uint8: a full-range level (0..254, 255 NaN) to its split level, in the sequential half
+    (0..127) or the diverging half (128..254, full-range 127, i.e. zero in a symmetric range, to 191)."""
+    lev = np.arange(N_LEVELS, dtype=np.float64)
+    if signed:
+        t = DIV_BASE + np.rint(lev * (N_LEVELS - 1 - DIV_BASE) / (N_LEVELS - 1))
+    else:
+        t = np.rint(lev * SEQ_TOP / (N_LEVELS - 1))
+    return np.r_[t, NAN_LEVEL].astype(np.uint8)
+
+
+SPLIT_TABLES = np.stack([split_table(False), split_table(True)])  # [signed][level]
+
+
 class MapRange(NamedTuple):
     """Final per-layer parameters of the map pass, one entry per layer.
 
@@ -56,6 +100,7 @@ class MapRange(NamedTuple):
     hi: np.ndarray
     scale: np.ndarray
     scale32: np.ndarray
+    signed: np.ndarray | None = None  # per layer: symmetric range (a diverging layer), bool
 
 
 def scales(lo: np.ndarray, hi: np.ndarray, dtype=np.float32) -> MapRange:
@@ -162,7 +207,12 @@ class RunningRange:
         return self.lo.copy(), self.hi.copy()
 
 
-def resolve(values, starts, ranges_fn, percentile_fn, *, symmetric_range: bool = False,
+def _symmetric_where(flags: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    slo, shi = symmetric(lo, hi)
+    return np.where(flags, slo, lo), np.where(flags, shi, hi)
+
+
+def resolve(values, starts, ranges_fn, percentile_fn, *, symmetric_range=False,
             percentile: float | None = None, vrange=None, running: RunningRange | None = None,
             dtype=np.float32) -> MapRange:
     """The :class:`MapRange` of one frame of ``dtype`` data, from the normalisation options.
@@ -171,42 +221,51 @@ def resolve(values, starts, ranges_fn, percentile_fn, *, symmetric_range: bool =
     (per-layer float64 ``lo, hi``; NaN where a layer has no finite value). A fixed ``vrange`` needs none.
     """
     if vrange is not None:
-        if symmetric_range or percentile is not None or running is not None:
+        if _any(symmetric_range) or percentile is not None or running is not None:
             raise ValueError("a fixed vrange excludes symmetric, percentile and running")
-        return scales(*fixed(vrange, len(starts)), dtype)
+        return scales(*fixed(vrange, len(starts)), dtype)._replace(signed=np.zeros(len(starts), bool))
     if percentile is not None:
         if not 0.0 <= percentile < 50.0:
             raise ValueError(f"percentile must be in [0, 50), got {percentile}")
         lo, hi = percentile_fn(values, starts, percentile)
     else:
         lo, hi = ranges_fn(values, starts)
-    if symmetric_range:
-        lo, hi = symmetric(lo, hi)
+    flags = signed_flags(symmetric_range, lo, hi)
+    lo, hi = _symmetric_where(flags, lo, hi)
     if running is not None:
         lo, hi = running.update(lo, hi)
-    return scales(lo, hi, dtype)
+    return scales(lo, hi, dtype)._replace(signed=flags)
+
+
+def _any(symmetric_range) -> bool:
+    return isinstance(symmetric_range, str) or bool(np.any(symmetric_range))
 
 
 def frame(values, starts, dtype, ranges_fn, percentile_fn, map_fn, map_ranges_fn=None, *,
-          symmetric_range: bool = False, percentile: float | None = None, vrange=None,
-          running: RunningRange | None = None):
+          symmetric_range=False, percentile: float | None = None, vrange=None,
+          running: RunningRange | None = None, split_fn=None, signed_out=None):
     """One frame through a kernel: ranges, normalisation, map. Returns what ``map_fn(r)`` returns.
 
     ``map_fn(r)`` maps the frame with a :class:`MapRange`; ``map_ranges_fn(r)``, if the kernel has one,
     also returns the frame's per-layer ``(lo, hi)`` measured in the same pass, for a lagging
     :class:`RunningRange`. Shared by the reference and the dispatcher so both follow the same steps.
+    ``split_fn(levels, signed)``, if given, moves each layer's levels into its half of a split table
+    (:data:`SPLIT_TABLES`); ``signed_out`` (bool, one per layer) receives the per-layer symmetric flags.
     """
     if running is not None and running.ready(len(starts)) and vrange is None:
-        r = scales(running.lo, running.hi, dtype)
+        flags = signed_flags(symmetric_range, running.lo, running.hi)
+        r = scales(running.lo, running.hi, dtype)._replace(signed=flags)
         if percentile is None and map_ranges_fn is not None:
             res, (lo, hi) = map_ranges_fn(r)
         else:
             res = map_fn(r)
             lo, hi = percentile_fn(values, starts, percentile) if percentile is not None else \
                 ranges_fn(values, starts)
-        if symmetric_range:
-            lo, hi = symmetric(lo, hi)
-        running.update(lo, hi)
-        return res
-    return map_fn(resolve(values, starts, ranges_fn, percentile_fn, symmetric_range=symmetric_range,
-                          percentile=percentile, vrange=vrange, running=running, dtype=dtype))
+        running.update(*_symmetric_where(signed_flags(symmetric_range, lo, hi), lo, hi))
+    else:
+        r = resolve(values, starts, ranges_fn, percentile_fn, symmetric_range=symmetric_range,
+                    percentile=percentile, vrange=vrange, running=running, dtype=dtype)
+        res = map_fn(r)
+    if signed_out is not None:
+        signed_out[...] = r.signed
+    return res if split_fn is None else split_fn(res, r.signed)

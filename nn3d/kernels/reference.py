@@ -16,6 +16,7 @@ from .normalize import (
     MODES,
     N_LEVELS,
     NAN_LEVEL,
+    SPLIT_TABLES,
     MapRange,
     RunningRange,
     check_starts,
@@ -25,7 +26,7 @@ from .normalize import (
 )
 
 __all__ = ["MODES", "N_LEVELS", "NAN_LEVEL", "interpolate", "layer_ranges", "levels", "map_levels",
-           "percentile_ranges", "rgba", "value_range"]
+           "percentile_ranges", "rgba", "split_levels", "value_range"]
 
 
 def value_range(values: np.ndarray) -> tuple[float, float]:
@@ -84,19 +85,31 @@ def map_levels(values: np.ndarray, starts: np.ndarray, r: MapRange, out=None) ->
     return out
 
 
+def split_levels(lev: np.ndarray, starts: np.ndarray, signed: np.ndarray) -> np.ndarray:
+    """In place, each layer's full-range levels to its half of the split table: sequential layers to
+    0..127, signed (diverging) layers to 128..254, NaN kept at 255. ``lev`` flat uint8."""
+    for i, (a, b) in enumerate(_bounds(starts, lev.size)):
+        np.take(SPLIT_TABLES[int(bool(signed[i]))], lev[a:b], out=lev[a:b])
+    return lev
+
+
 def work_dtype(values: np.ndarray):
     """float64 for float64 and integer data, float32 otherwise: the precision levels are computed in."""
     return np.float64 if values.dtype == np.float64 or values.dtype.kind in "iub" else np.float32
 
 
 def levels(values: np.ndarray, starts: np.ndarray | None = None, mode: str = "layer", *,
-           symmetric: bool = False, percentile: float | None = None, vrange=None,
-           running: RunningRange | None = None, out: np.ndarray | None = None) -> np.ndarray:
+           symmetric=False, percentile: float | None = None, vrange=None,
+           running: RunningRange | None = None, out: np.ndarray | None = None, split: bool = False,
+           signed_out: np.ndarray | None = None) -> np.ndarray:
     """Map one frame of activations (any float array, read flat) to uint8 levels of the same shape.
 
     ``mode="layer"`` normalises each layer (flat neurons ``starts[i] .. starts[i+1]-1``) to its own range,
     so that small and large layers both use the whole colormap; ``"global"`` uses one range.
-    ``symmetric`` centres the range on zero (diverging maps); ``percentile=p`` clips to the p-th and
+    ``symmetric`` centres the range on zero (diverging maps): a bool, one bool per layer, or ``"auto"``
+    (layers with values substantially on both sides of zero); ``split`` puts sequential layers in levels
+    0..127 and symmetric ones in 128..254 (a split colormap table); ``signed_out`` receives the per-layer
+    flags. ``percentile=p`` clips to the p-th and
     (100-p)-th percentiles of the finite values; ``vrange=(lo, hi)`` (scalars or per layer) fixes the range;
     ``running`` merges each frame's range into a :class:`RunningRange`.
     """
@@ -106,7 +119,8 @@ def levels(values: np.ndarray, starts: np.ndarray | None = None, mode: str = "la
     flat_out = None if out is None else out.reshape(-1)
     res = frame(flat, s, work_dtype(flat), layer_ranges, percentile_ranges,
                 lambda r: map_levels(flat, s, r, flat_out), symmetric_range=symmetric,
-                percentile=percentile, vrange=vrange, running=running)
+                percentile=percentile, vrange=vrange, running=running, signed_out=signed_out,
+                split_fn=(lambda lev, signed: split_levels(lev, s, signed)) if split else None)
     return res.reshape(values.shape) if out is None else out
 
 

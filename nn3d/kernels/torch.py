@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, MapRange, percentile_ranges_by
+from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, SPLIT_TABLES, MapRange, percentile_ranges_by
 
 _IDS: OrderedDict = OrderedDict()  # (device, n, starts bytes) -> int64 layer index per neuron
 
@@ -113,6 +113,15 @@ def map_rgba(x: torch.Tensor, starts: np.ndarray, r: MapRange, lut: np.ndarray, 
     table = torch.tensor(np.array(lut, dtype=np.uint8), device=x.device)  # copy: LUTs are read-only
     rgba = table[_level_values(x, starts, r).to(torch.int64)]
     return rgba if out is None else out.copy_(rgba)
+
+
+def split_levels(lev: torch.Tensor, starts: np.ndarray, signed: np.ndarray) -> torch.Tensor:
+    """Each layer's levels to its half of the split table, on the tensor's device (see the reference)."""
+    tables = torch.as_tensor(np.array(SPLIT_TABLES), device=lev.device)
+    ids = _layer_ids(starts, lev.numel(), lev.device) if len(starts) > 1 else torch.zeros(
+        lev.numel(), dtype=torch.int64, device=lev.device)
+    which = torch.as_tensor(np.asarray(signed, dtype=np.int64), device=lev.device)[ids]
+    return lev.copy_(tables[which, lev.to(torch.int64)])
 
 
 def interpolate(a, b, t: float, out=None) -> torch.Tensor:

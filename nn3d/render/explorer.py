@@ -23,7 +23,7 @@ from . import cameras, offscreen
 from .backend import has_display, window_possible
 from .highlight import Highlight
 from .keymap import explorer_keys
-from .overlays import Overlays, help_text
+from .overlays import Overlays, colorbar, help_text
 from .scene import NetworkScene
 
 log = logging.getLogger("nn3d")
@@ -73,7 +73,9 @@ class Explorer:
                 raise NetworkError(f"frame {frame} out of range: {activations.n_frames} frames")
         self.net, self.activations = net, activations
         self.k, self.budget = k, budget
-        self.rule = rule if activations is not None else "weight"
+        self.rule = rule if activations is not None and not activations.blank else "weight"
+        if self.rule != rule:
+            log.info("nn3d: no activations to rank edges by: edges ranked by |w|")
         placed = layout(net, spacing=spacing, conv=conv, fold=fold)
         self.scene = NetworkScene(net, placed, self._edges(frame), size=size,
                                   colormap=colormap, normalisation=normalisation, show=show,
@@ -212,19 +214,9 @@ class Explorer:
         return sum(c.n_candidates for c in self.net.connections)
 
     def _update_colorbar(self) -> None:
-        lut = self.scene.lut
-        values = self._values(self.frame)
-        if values is None:
-            self.overlays.set_colorbar(lut, "", "", "no activations")
-            return
-        if self.selected is not None or self.scene.normalisation == "global":
-            part = values if self.selected is None else values[self.net.layers[self.selected.layer].neurons]
-            finite = part[np.isfinite(part)]
-            lo, hi = (finite.min(), finite.max()) if finite.size else (np.nan, np.nan)
-            where = "all layers" if self.selected is None else self.selected.layer_name
-            self.overlays.set_colorbar(lut, f"{lo:.3g}", f"{hi:.3g}", f"activation ({where})")
-        else:
-            self.overlays.set_colorbar(lut, "layer min", "layer max", "activation (each layer to its range)")
+        sel = self.selected
+        self.overlays.set_colorbar(*colorbar(self.scene, self._values(self.frame), sel and sel.layer,
+                                             sel.layer_name if sel else ""))
 
     # -- playback ---------------------------------------------------------------------------------------
     def advance(self, steps: int = 1) -> None:

@@ -73,5 +73,34 @@ class Overlays:
         self.bar_low.pos, self.bar_high.pos, self.bar_title.pos = (x, y + bh + 4), (x + bw, y + bh + 4), (x, y - 4)
 
     def set_colorbar(self, lut: np.ndarray, low: str, high: str, title: str) -> None:
-        self.bar.set_data(lut[None, :255])
+        """The colour bar: ``lut``'s colours (the 255 value texels, or the part of a split table a layer
+        uses, stretched to the bar's 255 texels), its end labels and its title."""
+        colours = lut[:255]
+        self.bar.set_data(colours[None, np.rint(np.linspace(0, len(colours) - 1, 255)).astype(int)])
         self.bar_low.text, self.bar_high.text, self.bar_title.text = low, high, title
+
+
+def colorbar(scene, values: np.ndarray | None, layer: int | None, layer_name: str = "") -> tuple:
+    """The arguments of :meth:`Overlays.set_colorbar` for a frame of ``values`` and the selected ``layer``
+    (None: nothing selected): the colours of the rule that layer follows, its range and the rule in words
+    ("diverging, centred at 0, 1–99th pct" or "sequential, 1–99th pct")."""
+    from ..colormaps import half
+
+    if values is None:
+        return scene.lut, "", "", "no activations"
+    signed = bool(scene.signed[0 if layer is None or len(scene.signed) == 1 else layer])
+    colours = half(scene.lut, signed) if scene.split else scene.lut
+    rule = scene.colour_rule(layer)
+    if layer is None and scene.normalisation != "global":
+        return colours, "layer low", "layer high", f"activation, each layer: {rule}"
+    part = values if layer is None else values[scene.net.layers[layer].neurons]
+    finite = part[np.isfinite(part)]
+    if finite.size:
+        p = scene.percentile or 0.0
+        lo, hi = np.percentile(finite, [p, 100 - p])
+        if signed:
+            lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
+    else:
+        lo = hi = np.nan
+    where = "all layers" if layer is None else layer_name
+    return colours, f"{lo:.3g}", f"{hi:.3g}", f"{where}: {rule}"

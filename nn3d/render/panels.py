@@ -120,6 +120,15 @@ class WeightsPanel(ImagePanel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        from vispy.visuals.transforms import STTransform
+
+        # a colour bar below the matrix (data coordinates) and the axes' labels
+        self.bar = scene.visuals.Image(colormap_lut("viridis")[None, :255], parent=self.view.scene,
+                                       interpolation="nearest")
+        self.bar.transform = STTransform()
+        self.axes = scene.visuals.Text("", parent=self.view.scene, font_size=7, color="#8892a6")
+        self.bar_ends = [scene.visuals.Text("", parent=self.view.scene, font_size=7, color="#8892a6", anchor_x=a)
+                         for a in ("left", "right")]
         self.marker = scene.visuals.Line(parent=self.view.scene, color=(1, 1, 1, 1), width=2, antialias=False)
         self.marker.order = 1
         self.marker.set_gl_state("translucent", depth_test=False)  # on top of the image at the same depth
@@ -149,6 +158,20 @@ class WeightsPanel(ImagePanel):
                 else "final weights")
         self.title.text = (f"weights into {name}: {w.shape[0]} out x {w.shape[1]} in{pooled} · {when} · "
                            f"[{w.min():.3g}, {w.max():.3g}]")
+        self._axes(hm, w)
+
+    def _axes(self, hm, w) -> None:
+        """Axes (input index along x, output index down y) and a colour bar from min to max, below."""
+        h, c = hm.values.shape
+        self.bar.transform.scale = (c / 255, 0.05 * h)
+        self.bar.transform.translate = (0, 1.12 * h)
+        lo, hi = float(np.nanmin(hm.values)), float(np.nanmax(hm.values))
+        self.axes.text = f"rows: output 0..{w.shape[0] - 1} (top to bottom) · columns: input 0..{w.shape[1] - 1}"
+        self.axes.pos = (c / 2, 1.06 * h)
+        for end, value, x in zip(self.bar_ends, (lo, hi), (0, c), strict=True):
+            end.text, end.pos = f"{value:.3g}", (x, 1.24 * h)
+        self.data.update(bar=(lo, hi), axes=self.axes.text)
+        self.view.camera.set_range(x=(-0.5, c + 0.5), y=(-0.2 * h - 0.5, 1.3 * h + 0.5), margin=0)
 
 
 class FiltersPanel(ImagePanel):
@@ -178,6 +201,10 @@ class AttentionPanel(ImagePanel):
     def __init__(self, parent=None, head: int = 0):
         super().__init__(parent)
         self.head = head
+        self.rows = scene.visuals.Text([""], parent=self.view.scene, pos=[(0, 0)], font_size=6, color="#8892a6",
+                                       anchor_x="right")
+        self.cols = scene.visuals.Text([""], parent=self.view.scene, pos=[(0, 0)], font_size=6, color="#8892a6",
+                                       anchor_x="center", anchor_y="bottom")
 
     def _update(self, source, layer, frame):
         probs = source.attention(layer, frame)
@@ -186,6 +213,20 @@ class AttentionPanel(ImagePanel):
         self.set_image(colorize(probs[self.head], "inferno", 0.0, 1.0))
         self.title.text = (f"attention {source.network.layers[layer].name} · head {self.head + 1}/{probs.shape[0]}"
                            f" · {probs.shape[1]} tokens (query rows, key columns)")
+        self._token_labels(source, frame, probs.shape[1])
+
+    def _token_labels(self, source, frame: int, n: int) -> None:
+        """Token labels beside the rows (queries) and below the columns (keys); about 24 at most, so they
+        stay readable on a long sequence."""
+        from ..analysis.attention import token_labels
+
+        values = None if source.activations is None else source.activations.frame(frame % source.n_frames)
+        labels = token_labels(source.network, values, n)
+        shown = np.unique(np.linspace(0, n - 1, min(n, 24)).round().astype(int))
+        self.data["tokens"] = labels
+        self.rows.text, self.rows.pos = [labels[i] for i in shown], [(-0.3, i + 0.5) for i in shown]
+        self.cols.text, self.cols.pos = [labels[i] for i in shown], [(i + 0.5, n + 0.9) for i in shown]
+        self.view.camera.set_range(x=(-0.25 * n - 0.5, n + 0.5), y=(-0.2 * n - 0.5, 1.15 * n + 0.5), margin=0)
 
 
 def _ridge(stack: D.HistogramStack, x0: float, width: float, current: int, height: float = 3.0):
@@ -248,8 +289,9 @@ class HistPanel(Panel):
 
 
 class CurvesPanel(Panel):
-    """Loss and metrics over training steps (each scaled to its own range), a cursor at the current frame's
-    step; :meth:`step_at` turns a click into a step."""
+    """Loss and metrics over training steps, each on its own labelled y axis (the first series' on the left,
+    the second's on the right, each in its colour: twin axes), a cursor at the current frame's step;
+    :meth:`step_at` turns a click into a step."""
 
     kind = "curves"
 
@@ -260,6 +302,8 @@ class CurvesPanel(Panel):
         self.legend = scene.visuals.Text("", parent=self.view, pos=(8, 34), **{**TITLE, "font_size": 7})
         self.ticks = scene.visuals.Text("", parent=self.view.scene, pos=[(0, 0)], font_size=7, color="#8892a6",
                                         anchor_y="top")
+        self.yaxes = [scene.visuals.Text("", parent=self.view.scene, font_size=7, anchor_x=a)
+                      for a in ("right", "left")]
         self.cursor.order = 1
         self.cursor.set_gl_state("translucent", depth_test=False)
 
@@ -284,9 +328,27 @@ class CurvesPanel(Panel):
         self.legend.pos = [(8 + 250 * i, 34) for i in range(len(legend))]
         self.legend.color = np.array([Color(SERIES_COLORS[i % len(SERIES_COLORS)]).rgba for i in range(len(legend))])
         self.ticks.text, self.ticks.pos = [f"step {x0:g}", f"{x1:g}"], [(x0, -0.03), (x1 - 0.03 * (x1 - x0), -0.03)]
-        self.data = {"curves": cv, "cursor": cv.cursor}
-        self.set_range(x0, x1, -0.08, 1.0, top=0.35)
+        self.data = {"curves": cv, "cursor": cv.cursor, "axes": self._yaxes(cv, x0, x1)}
+        self.set_range(x0 - 0.12 * (x1 - x0), x1 + 0.12 * (x1 - x0), -0.08, 1.0, top=0.35)
         self.title.text = f"training curves · step {cv.cursor:g} (click a step to jump there)"
+
+    def _yaxes(self, cv, x0: float, x1: float) -> list[str]:
+        """Labels of the twin y axes: each of the first two series' name and its low and high values, beside
+        the plot (left, right) in the series' colour. Returns the labels drawn."""
+        text = []
+        gap = 0.02 * (x1 - x0 or 1.0)
+        series = list(cv.series.items())[:2]
+        for i, axis in enumerate(self.yaxes):
+            axis.visible = i < len(series)
+            if i >= len(series):
+                continue
+            name, (_, v) = series[i]
+            x = x0 - gap if i == 0 else x1 + gap
+            lo, hi = float(v.min()), float(v.max())
+            labels = [f"{hi:.3g}", name, f"{lo:.3g}"]
+            axis.text, axis.pos, axis.color = labels, [(x, 1.0), (x, 0.5), (x, 0.08)], Color(SERIES_COLORS[i]).rgba
+            text += labels
+        return text
 
     def canvas_x(self, step: float) -> float:
         """Canvas pixel x of training step ``step``."""
@@ -451,10 +513,19 @@ class PanelColumn:
         self.update()
 
 
-def render_panel(source, kind: str, layer: int, frame: int = 0, size=(900, 520), head: int = 0) -> np.ndarray:
-    """One panel alone, offscreen: (height, width, 4) uint8. NetworkError when the source lacks its data."""
+def default_frame(source, kind: str) -> int:
+    """The frame a panel shows when none is asked for: the weights after training (the last recorded
+    step), the first sample otherwise."""
+    return source.n_frames - 1 if kind in ("weights", "filters") else 0
+
+
+def render_panel(source, kind: str, layer: int, frame: int | None = None, size=(900, 520),
+                 head: int = 0) -> np.ndarray:
+    """One panel alone, offscreen: (height, width, 4) uint8. NetworkError when the source lacks its data.
+    ``frame`` None: :func:`default_frame`."""
     from .backend import ensure_backend
 
+    frame = default_frame(source, kind) if frame is None else frame
     ensure_backend()
     canvas = scene.SceneCanvas(size=tuple(size), show=False, bgcolor=PANEL_BG)
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..camera import CameraState
+from ..colormaps import colour_rule, is_diverging, split_lut
 from ..colormaps import lut as colormap_lut
-from ..kernels import NAN_LEVEL
+from ..kernels import NAN_LEVEL, ROBUST_PERCENTILE
 from ..kernels import levels as compute_levels
 from ..layout import EdgeSet, Layout
 from ..network import Network
@@ -23,21 +24,29 @@ class NetworkScene:
     ----------
     net, layout, edges : the core's data (nothing here reaches back into a model).
     size : (width, height) of the canvas in pixels.
-    colormap : name of a VisPy colormap; NaN activations get their own colour.
-    normalisation : "layer" (each layer to its own range) or "global".
+    colormap : name of a VisPy colormap; NaN activations get their own colour. A sequential map colours
+        non-negative layers while signed layers (values substantially on both sides of 0) get ``diverging``,
+        centred at 0 (one split table, see :func:`nn3d.colormaps.split_lut`); a diverging ``colormap``
+        colours every layer, centred at 0.
+    normalisation : "layer" (each layer to its own range) or "global"; ranges are the 1st–99th
+        percentile (:data:`~nn3d.kernels.ROBUST_PERCENTILE`), so one outlier does not wash out a layer.
     show : open a window (needs a display); otherwise the canvas renders offscreen.
     """
 
     def __init__(self, net: Network, layout: Layout, edges: EdgeSet, size=(1200, 800),
                  colormap: str = "viridis", normalisation: str = "layer", radius: float | None = None,
-                 show: bool = False, title: str = "nn3d", bgcolor: str = BACKGROUND):
+                 show: bool = False, title: str = "nn3d", bgcolor: str = BACKGROUND, diverging: str = "coolwarm"):
         ensure_backend()
         from vispy import scene
 
         from .visuals import Edges, Neurons
 
         self.net, self.layout, self.normalisation = net, layout, normalisation
-        self.lut = colormap_lut(colormap)
+        self.split = not is_diverging(colormap)
+        self.lut = split_lut(colormap, diverging) if self.split else colormap_lut(colormap)
+        self.percentile = ROBUST_PERCENTILE
+        n_ranges = 1 if normalisation == "global" else len(net.starts)
+        self.signed = np.full(n_ranges, not self.split)  # per range (layer, or one global): diverging rule
         try:
             self.canvas = scene.SceneCanvas(size=tuple(size), show=show, title=title, bgcolor=bgcolor,
                                             keys="interactive")
@@ -82,10 +91,22 @@ class NetworkScene:
         that index on (layers a forward pass has not reached) are drawn in the "no value" grey. One upload."""
         if values.shape != (self.net.n_neurons,):
             raise ValueError(f"frame has shape {values.shape}, expected ({self.net.n_neurons},)")
-        levels = compute_levels(values, self.net.starts, self.normalisation)
+        levels = self.frame_levels(values)
         if reached is not None:
             levels[reached:] = NAN_LEVEL
         self.set_levels(levels)
+
+    def frame_levels(self, values: np.ndarray) -> np.ndarray:
+        """The uint8 levels of one frame as this scene colours it (robust per-layer ranges; signed layers
+        centred at 0 in the diverging half of the split table); updates :attr:`signed`."""
+        return compute_levels(values, self.net.starts, self.normalisation, percentile=self.percentile,
+                              symmetric="auto" if self.split else True, split=self.split,
+                              signed_out=self.signed)
+
+    def colour_rule(self, layer: int | None = None) -> str:
+        """The colour bar's words for ``layer``'s rule (or the first layer's / the global one)."""
+        i = 0 if layer is None or len(self.signed) == 1 else layer
+        return colour_rule(bool(self.signed[i]), self.percentile)
 
     def set_levels(self, levels: np.ndarray, offset: int = 0) -> None:
         """Upload colormap levels (uint8) for neurons ``offset ..``; only these bytes go to the GPU."""

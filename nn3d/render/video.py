@@ -23,7 +23,6 @@ import numpy as np
 from ..activations import Activations
 from ..camera import CameraState
 from ..kernels import NAN_LEVEL
-from ..kernels import levels as compute_levels
 from ..network import Network
 from .camera_paths import camera_path, parse_path
 from .explorer import Explorer
@@ -39,7 +38,7 @@ class ForwardPass:
 
     def __init__(self, scene, values: np.ndarray, frames: int):
         self.scene, self.frames = scene, frames
-        self.levels = compute_levels(values, scene.net.starts, scene.normalisation)
+        self.levels = scene.frame_levels(values)
         self.reached = 0  # layers currently shown with their levels
 
     def __call__(self, i: int) -> None:
