@@ -1,7 +1,9 @@
 """The explorer: a NetworkScene with cameras, picking, overlays and playback, in a window or offscreen.
 
 The same object serves both: with a display it is shown through glfw and driven by real events; offscreen
-(tests, screenshots) the same handlers take synthetic events and ``render()`` returns frames.
+(tests, screenshots) the same handlers take synthetic events and ``render()`` returns frames. It is the view
+of an :class:`nn3d.explorer_state.ExplorerState` (what is shown, no GL) and dispatches keys through the
+keymap of :mod:`nn3d.render.keymap`.
 """
 
 from __future__ import annotations
