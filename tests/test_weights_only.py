@@ -11,7 +11,7 @@ st = pytest.importorskip("safetensors.torch")
 
 def test_weights_only_safetensors_draws_edges_ranked_by_weight(tmp_path, caplog):
     import nn3d
-    from nn3d.render.explorer import build_scene
+    from nn3d.render.explorer import Explorer
 
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
@@ -20,7 +20,7 @@ def test_weights_only_safetensors_draws_edges_ranked_by_weight(tmp_path, caplog)
     net, acts = nn3d.load(path)
     assert acts.blank
     with caplog.at_level(logging.INFO, logger="nn3d"):
-        ex = build_scene(net, acts, size=(320, 240), k=2)
+        ex = Explorer(net, acts, size=(320, 240), k=2)
     try:
         assert ex.rule == "weight"
         said = [r.message for r in caplog.records]
