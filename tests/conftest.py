@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nn3d import synthetic
-from nn3d.layout import EdgeSet, grid_layout, select_edges
+from nn3d.layout import EdgeSet, layout, select_edges
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def small_scene():
 
     net = synthetic.mlp([4, 3, 2], seed=0)
     values = np.array([0.0, 1.0, 2.0, 3.0, 5.0, -1.0, 2.0, 0.25, 0.75], dtype=np.float32)
-    scene = NetworkScene(net, grid_layout(net), select_edges(net, k=2), size=(480, 320), radius=0.15)
+    scene = NetworkScene(net, layout(net), select_edges(net, k=2), size=(480, 320), radius=0.15)
     scene.set_frame(values)
     scene.edges.visible = False
     yield scene, values

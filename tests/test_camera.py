@@ -5,7 +5,7 @@ import pytest
 
 from nn3d import camera, synthetic
 from nn3d.camera import CameraFileError, CameraState
-from nn3d.layout import EdgeSet, grid_layout
+from nn3d.layout import EdgeSet, layout
 
 
 def test_state_roundtrips_through_json(tmp_path):
@@ -49,7 +49,7 @@ def test_scene_camera_matches_state():
     from nn3d.render.scene import NetworkScene
 
     net = synthetic.mlp([16, 9, 4])
-    lay = grid_layout(net)
+    lay = layout(net)
     scene = NetworkScene(net, lay, EdgeSet.empty(), size=(400, 300))
     state = CameraState.looking(eye=(-20, -30, 10), center=lay.positions[3], fov=40)
     np.testing.assert_allclose(state.eye, (-20, -30, 10), atol=1e-9)

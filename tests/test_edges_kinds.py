@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from numba import get_num_threads
 
-from nn3d.layout import kernels as K
-from nn3d.layout import reference as R
+from nn3d.layout import edges_reference as R
 from nn3d.layout import select_edges
+from nn3d.layout import topk as K
 from nn3d.network import Connection, Network
 
 EMPTY = np.empty(0, np.float32)

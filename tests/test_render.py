@@ -175,10 +175,10 @@ def test_frame_update_uploads_only_the_level_bytes(small_scene):
 
 def test_partial_level_update_touches_only_its_rows(no_edges):
     from nn3d import synthetic
-    from nn3d.layout import grid_layout
+    from nn3d.layout import layout
 
     net = synthetic.mlp([9000, 10])
-    scene = NetworkScene(net, grid_layout(net), no_edges, size=(64, 64))
+    scene = NetworkScene(net, layout(net), no_edges, size=(64, 64))
     scene.render(), scene.render()
     with Uploads(scene) as up:
         scene.set_levels(np.full(10, 7, np.uint8), offset=9000)

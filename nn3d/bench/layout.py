@@ -2,7 +2,7 @@
 
 Each record times nn3d's way (Numba kernels) and a straightforward NumPy implementation of the same work in
 the same run: placement against :func:`nn3d.layout.placement.place_numpy` (per-layer vectorised index
-arithmetic, same DAG code), edge selection against :mod:`nn3d.layout.reference`-style ``argpartition`` of
+arithmetic, same DAG code), edge selection against :mod:`nn3d.layout.edges_reference`-style ``argpartition`` of
 the whole |score| matrix (dense) and a ``lexsort`` of every edge by destination and |score| (sparse).
 Records: ``name``, ``n`` (neurons or candidate edges), ``ms``, ``ns_per`` (ns per neuron / candidate),
 ``baseline``, ``baseline_ms``, ``speedup``; placement records also ``vs_largest`` (ns per neuron over the

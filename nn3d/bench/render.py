@@ -1,7 +1,7 @@
 """``nn3d bench render``: whole frames and per-frame recolours, against a naive VisPy scene on the same content.
 
 Content per size ``n``: :func:`nn3d.synthetic.random_network` with ``n`` neurons in 8 layers and ``n`` random
-edges, laid out by :func:`nn3d.layout.grid_layout`, *all* edges drawn, one frame of standard-normal
+edges, laid out by :func:`nn3d.layout.layout`, *all* edges drawn, one frame of standard-normal
 activations; the camera is the scene's home view, the frame 1280x720 offscreen.
 
 - ``frame_playback``: what the explorer does on every frame of playback (the camera still, new activations):
@@ -45,7 +45,7 @@ POS_COLOR, NEG_COLOR, EDGE_ALPHA = (1.0, 0.72, 0.35), (0.35, 0.62, 1.0), 0.6  # 
 
 def content(n: int, seed: int = 0):
     """(net, layout, edges, values): ``n`` neurons, ``n`` edges (all kept), one frame of activations."""
-    from ..layout import EdgeSet, grid_layout
+    from ..layout import EdgeSet, layout
     from ..synthetic import random_network
 
     net = random_network(n, n, n_layers=8, seed=seed)
@@ -58,7 +58,7 @@ def content(n: int, seed: int = 0):
     edges = EdgeSet(*(np.concatenate(a).astype(t) for a, t in
                       zip((src, dst, weight, strength), (np.int32, np.int32, np.float32, np.float32))))
     values = np.random.default_rng(seed + 1).standard_normal(net.n_neurons, dtype=np.float32)
-    return net, grid_layout(net), edges, values
+    return net, layout(net), edges, values
 
 
 class Offscreen:

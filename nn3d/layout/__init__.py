@@ -9,12 +9,11 @@ lines of text (:mod:`~nn3d.layout.fold`). The per-layer planning is plain Python
 (:mod:`~nn3d.layout.plan`); per-neuron and per-edge passes are Numba kernels with NumPy references beside
 them; Python only ever loops over layers and connections.
 :func:`select_edges` picks the connections worth drawing (top-k per neuron by |w| or |w*a|, a global
-budget) without expanding the weights. :func:`grid_layout` is the first, chain-only placement, kept for
-compatibility.
+budget) without expanding the weights.
 """
 
 from .edges import EdgeSet, select_edges
 from .engine import layout
-from .grid import Layout, grid_layout, grid_shape
+from .placed import Layout
 
-__all__ = ["EdgeSet", "Layout", "grid_layout", "grid_shape", "layout", "select_edges"]
+__all__ = ["EdgeSet", "Layout", "layout", "select_edges"]

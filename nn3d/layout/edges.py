@@ -2,7 +2,7 @@
 
 Rule ``"weight"`` scores an edge by |w|; rule ``"contribution"`` by |w * a_src| for one frame, so that what
 lights up is what matters. Each destination neuron keeps its top-k incoming edges (Numba kernels in
-:mod:`.kernels`, NumPy references in :mod:`.reference`).
+:mod:`.topk`, NumPy references in :mod:`.edges_reference`).
 
 Connection kinds (a registry, :data:`CANDIDATES`): ``dense``, ``linear`` (a Linear shared over tokens),
 ``sparse`` (COO) and ``identity`` (residual adds, concatenations, norms: neuron i to neuron i, score a_src
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..network import Connection, Network
-from . import kernels as K
+from . import topk as K
 
 RULES = ("weight", "contribution")
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..network import Network
 from .fold import fold_mode
-from .grid import Layout
+from .placed import Layout
 from .placement import CONV_MODES, PlaceOptions, place, place_numpy
 from .plan import plan
 

@@ -23,7 +23,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ..network import Layer
-from .kernels import Kernel, threads
+from .topk import Kernel, threads
 
 CONV_MODES = ("tile", "stack")
 IMAGE_KINDS = ("input",)
@@ -296,7 +296,7 @@ _place_kernel = Kernel(_place)
 
 def place(positions: np.ndarray, ip: np.ndarray, fp: np.ndarray, work: int | None = None) -> None:
     """Write every neuron's position (see :func:`_place`); serially when ``work`` (the neuron count) is below
-    :data:`nn3d.layout.kernels.SERIAL_BELOW`."""
+    :data:`nn3d.layout.topk.SERIAL_BELOW`."""
     _place_kernel(positions, ip, fp, threads(work) if work is not None else get_num_threads(), work=work)
 
 
