@@ -95,12 +95,12 @@ def test_zero_in_a_signed_layer_is_the_diverging_centre(small_scene):
 
 def test_one_outlier_does_not_wash_out_a_layer():
     from nn3d import synthetic
-    from nn3d.layout import grid_layout, select_edges
+    from nn3d.layout import layout, select_edges
 
     net = synthetic.mlp([256, 2], seed=0)
     v = np.r_[np.linspace(0, 1, 256), [0, 1]].astype(np.float32)
     v[0] = 1e6
-    scene = NetworkScene(net, grid_layout(net), select_edges(net, k=1), size=(64, 64))
+    scene = NetworkScene(net, layout(net), select_edges(net, k=1), size=(64, 64))
     try:
         lv = scene.frame_levels(v)[:256]
         assert lv[0] == SEQ_TOP and len(np.unique(lv[1:])) > 100  # min..max would put 255 neurons on level 0

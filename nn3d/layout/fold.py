@@ -19,7 +19,7 @@ level boundary.
 as seen from the home camera's direction, is nearest a 16:9 screen (the home camera fits that box to the
 view), using only cuts between blocks. An explicit number of rows is honoured even when the blocks allow
 fewer cuts (the remaining cuts then fall inside blocks). This is per-level planning (O(levels x rows)), done
-before the single placement pass; the functions are Numba-compiled and shared by both planners.
+before the single placement pass; the functions are Numba-compiled and called from the planner.
 """
 
 from __future__ import annotations
