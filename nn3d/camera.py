@@ -20,7 +20,7 @@ import numpy as np
 FIELDS = ("center", "azimuth", "elevation", "distance", "fov", "roll")
 
 
-VIEWS = {"home": (55.0, 10.0), "three-quarter": (38.0, 16.0)}
+VIEWS = {"home": (48.0, 10.0), "three-quarter": (38.0, 16.0)}
 """Named view directions (azimuth, elevation in degrees) of the home camera. "home" looks at the layers
 (planes across +x) nearly face-on, so an image layer reads as an image, from low enough that folded rows
 stay apart on screen; "three-quarter" is the earlier, more oblique view along the rows."""

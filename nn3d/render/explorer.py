@@ -20,6 +20,7 @@ from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from . import cameras
 from .backend import has_display, window_possible
+from .lod import edge_budget
 from .overlays import Overlays
 from .scene import NetworkScene
 
@@ -37,7 +38,8 @@ class Explorer:
     ----------
     net, activations : the network and its frames (``activations`` may be None: neutral colours).
     frame : first frame shown.
-    k, budget, rule : edge level of detail (see :func:`nn3d.layout.select_edges`).
+    k, budget, rule : edge level of detail (see :func:`nn3d.layout.select_edges`); budget None: set by the
+        frame's size (:func:`nn3d.render.lod.edge_budget`).
     spacing, conv, fold : layout options (see :func:`nn3d.layout.layout`): gap scale between layers; conv feature
         maps tiled in a plane ("tile") or stacked in depth ("stack"); a deep model folded into rows ("auto",
         None or a number of rows).
@@ -52,7 +54,7 @@ class Explorer:
     """
 
     def __init__(self, net: Network, activations: Activations | None = None, frame: int = 0, size=(1280, 800),
-                 k: int = 4, budget: int = 200_000, rule: str = "contribution", colormap: str = "viridis",
+                 k: int = 4, budget: int | None = None, rule: str = "contribution", colormap: str = "viridis",
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
                  camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
                  recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto"):
@@ -62,7 +64,7 @@ class Explorer:
             if not 0 <= frame < activations.n_frames:
                 raise NetworkError(f"frame {frame} out of range: {activations.n_frames} frames")
         self.net, self.activations = net, activations
-        self.k, self.budget = k, budget
+        self.k, self.budget = k, edge_budget(size) if budget is None else budget  # None: follows the frame
         self.rule = rule if activations is not None else "weight"
         placed = layout(net, spacing=spacing, conv=conv, fold=fold)
         self.scene = NetworkScene(net, placed, self._edges(frame), size=size,
