@@ -41,10 +41,11 @@ def compare(edgeless: np.ndarray, edged: np.ndarray, background) -> dict:
 def measure(net, activations=None, size=(1280, 720), **options) -> dict:
     """Render ``net`` with the shot defaults and with no edges; returns ``compare``'s measures plus
     ``overlaps`` (how many pairs of drawn label rectangles intersect) and ``labels`` (how many are drawn)."""
+    from vispy.color import Color
+
     from nn3d.render.explorer import Explorer
     from nn3d.render.labels import overlaps
     from nn3d.render.scene import BACKGROUND
-    from vispy.color import Color
 
     renders = {}
     for key, extra in (("edged", {}), ("edgeless", {"budget": 0})):

@@ -146,7 +146,8 @@ class EdgesVisual(Visual):
         self._pos_buffer.set_data(self._positions)
         self._strength = np.abs(np.asarray(weight, np.float32))
         self._weight_buffer.set_data(np.repeat(np.asarray(weight, np.float32), 2))
-        self.shared_program["u_alpha"] = float(edge_alpha(len(self._strength)) if self.fixed_alpha is None else self.fixed_alpha)
+        alpha = edge_alpha(len(self._strength)) if self.fixed_alpha is None else self.fixed_alpha
+        self.shared_program["u_alpha"] = float(alpha)
         self._version += 1
         self.update()
 
