@@ -64,9 +64,10 @@ class ScreenLabels(scene.visuals.Text):
         keep &= front
         self.rects = placed[keep]
         texts = [t for t, k in zip(self._strings, keep) if k]
+        # in canvas pixels (y down) anchor_y="bottom" hangs the text below its position: give the top edge
         with self.events.update.blocker():  # setting the text inside a draw must not ask for another draw
             self.text = texts or [""]
-            self.pos = np.c_[(self.rects[:, 0] + self.rects[:, 2]) / 2, self.rects[:, 3]] if texts else [(0, 0)]
+            self.pos = np.c_[(self.rects[:, 0] + self.rects[:, 2]) / 2, self.rects[:, 1]] if texts else [(0, 0)]
 
     def draw(self):
         if tuple(self._in_view.canvas.bgcolor.rgb) == (0.0, 0.0, 0.0):  # the picking pass
