@@ -6,6 +6,8 @@ else is drawn in canvas pixels on top. None of them takes part in picking.
 
 from __future__ import annotations
 
+import string
+
 import numpy as np
 from vispy import scene
 from vispy.visuals.transforms import STTransform
@@ -38,6 +40,8 @@ class ScreenLabels(scene.visuals.Text):
     def __init__(self, view, anchors, texts, priority, **kwargs):
         super().__init__([""], pos=[(0.0, 0.0)], anchor_x="center", anchor_y="bottom", **kwargs)
         self.unfreeze()
+        for char in string.printable[:95]:  # load every glyph now: a glyph added later to the shared font atlas
+            self._font[char]  # (say by the card's text) would re-render these labels a little differently
         self._in_view, self._points = view, np.asarray(anchors, float).reshape(-1, 3)
         self._strings, self._prio = list(texts), np.asarray(priority, float)
         self._text_px = np.array([screen_labels.text_size(t) for t in self._strings]).reshape(-1, 2)
@@ -80,7 +84,7 @@ class ScreenLabels(scene.visuals.Text):
 
 
 def label_items(net: Network, layout: Layout, hud: bool = False):
-    """(anchors (n, 3), texts, priority): one label per block at the top of its layers' box; one per layer
+    """(anchors (n, 3), texts, priority): one label per block above its first layer; one per layer
     not in a block (always) or in a block (with ``hud``), at lower priority so they appear only where they
     fit."""
     boxes = layout.boxes
@@ -90,8 +94,8 @@ def label_items(net: Network, layout: Layout, hud: bool = False):
     for b in screen_labels.blocks(net):
         idx = np.asarray(b.layers, int)
         in_block[idx] = True
-        lo, hi = boxes[idx, 0].min(axis=0), boxes[idx, 1].max(axis=0)
-        anchors.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2] + lift))
+        lo, hi = boxes[idx[0]]  # above the block's first layer: where it starts, even if a fold splits it
+        anchors.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, boxes[idx, 1, 2].max() + lift))
         texts.append(b.label)
         prio.append(screen_labels.BLOCK_PRIORITY + 1.0 / (1 + b.index))
     for i, layer in enumerate(net.layers):

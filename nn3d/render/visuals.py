@@ -146,9 +146,15 @@ class EdgesVisual(Visual):
         self._pos_buffer.set_data(self._positions)
         self._strength = np.abs(np.asarray(weight, np.float32))
         self._weight_buffer.set_data(np.repeat(np.asarray(weight, np.float32), 2))
-        alpha = edge_alpha(len(self._strength)) if self.fixed_alpha is None else self.fixed_alpha
-        self.shared_program["u_alpha"] = float(alpha)
+        self.set_alpha(self.fixed_alpha)
         self._version += 1
+        self.update()
+
+    def set_alpha(self, alpha: float | None) -> None:
+        """The strongest edge's opacity; None: :func:`lod.edge_alpha` of the number of edges (the default)."""
+        self.fixed_alpha = alpha
+        self.shared_program["u_alpha"] = float(edge_alpha(len(self._strength)) if alpha is None else alpha)
+        self._version += 1  # the edge layer is redrawn
         self.update()
 
     def draw(self):
