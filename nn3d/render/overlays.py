@@ -6,8 +6,6 @@ else is drawn in canvas pixels on top. None of them takes part in picking.
 
 from __future__ import annotations
 
-import string
-
 import numpy as np
 from vispy import scene
 from vispy.visuals.transforms import STTransform
@@ -40,8 +38,6 @@ class ScreenLabels(scene.visuals.Text):
     def __init__(self, view, anchors, texts, priority, **kwargs):
         super().__init__([""], pos=[(0.0, 0.0)], anchor_x="center", anchor_y="bottom", **kwargs)
         self.unfreeze()
-        for char in string.printable[:95]:  # load every glyph now: a glyph added later to the shared font atlas
-            self._font[char]  # (say by the card's text) would re-render these labels a little differently
         self._in_view, self._points = view, np.asarray(anchors, float).reshape(-1, 3)
         self._strings, self._prio = list(texts), np.asarray(priority, float)
         self._text_px = np.array([screen_labels.text_size(t) for t in self._strings]).reshape(-1, 2)
