@@ -21,6 +21,13 @@ FIELDS = ("center", "azimuth", "elevation", "distance", "fov", "roll")
 LIMIT = 1e12  # no camera field is larger: past it float32 transforms lose every digit of the scene
 
 
+VIEWS = {"home": (48.0, 10.0), "three-quarter": (38.0, 16.0)}
+"""Named view directions (azimuth, elevation in degrees) of the home camera. "home" looks at the layers
+(planes across +x) nearly face-on, so an image layer reads as an image, from low enough that folded rows
+stay apart on screen; "three-quarter" is the earlier, more oblique view along the rows."""
+HOME_VIEW = VIEWS["home"]
+
+
 class CameraFileError(ValueError):
     """A camera file that cannot be read; the message is one line for the user."""
 
@@ -28,8 +35,8 @@ class CameraFileError(ValueError):
 @dataclass(frozen=True)
 class CameraState:
     center: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    azimuth: float = 38.0
-    elevation: float = 16.0
+    azimuth: float = VIEWS["three-quarter"][0]
+    elevation: float = VIEWS["three-quarter"][1]
     distance: float = 10.0
     fov: float = 40.0
     roll: float = 0.0

@@ -3,7 +3,7 @@ the curves have one labelled axis per series, the attention map names its tokens
 
 import numpy as np
 import pytest
-from nn3d.analysis.cli import plot
+from nn3d.cli.plot import plot
 from vispy import scene
 
 from nn3d.analysis import Source

@@ -45,7 +45,8 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--norm", dest="normalisation", choices=("layer", "global"), default="layer",
                    help="normalise activations per layer (default) or over the whole network")
     p.add_argument("--k", type=int, default=4, help="incoming edges drawn per neuron (default 4)")
-    p.add_argument("--budget", type=int, default=200_000, help="most edges drawn in all (default 200000)")
+    p.add_argument("--budget", type=int, default=None,
+                   help="most edges drawn in all (default: set by the image size, ~1 per 500 pixels)")
     p.add_argument("--edges", dest="rule", choices=("contribution", "weight"), default="contribution",
                    help="rank edges by |w*a| for this frame (default) or by |w|")
     p.add_argument("--camera", help="camera JSON file to start from (as saved by the explorer's P key)")

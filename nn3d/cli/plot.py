@@ -33,9 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def plot(source_text: str, panel: str, out, layer: str | None = None, step: int | None = None,
          head: int = 0, size=(900, 520)):
     """Render one panel of ``source_text`` to ``out``; returns the RGBA image."""
-    import imageio.v3 as iio
-
     from ..analysis.source import Source
+    from ..render.offscreen import write_image
     from ..render.panels import render_panel
 
     out = Path(out)
@@ -51,7 +50,7 @@ def plot(source_text: str, panel: str, out, layer: str | None = None, step: int 
     if frame is not None and not 0 <= frame < src.n_frames:
         raise NetworkError(f"step {step} out of range: {src.n_frames} frame(s)")
     image = render_panel(src, panel, index, frame, size, head)
-    iio.imwrite(out, image)
+    write_image(image, out)  # through a temporary file: a full disk leaves no partial PNG
     return image
 
 

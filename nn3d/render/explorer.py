@@ -25,6 +25,7 @@ from . import cameras, offscreen
 from .backend import has_display, window_possible
 from .highlight import Highlight
 from .keymap import explorer_keys
+from .lod import edge_budget
 from .overlays import Overlays, colorbar, help_text
 from .scene import NetworkScene
 
@@ -46,7 +47,8 @@ class Explorer:
     ----------
     net, activations : the network and its frames (``activations`` may be None: neutral colours).
     frame : first frame shown.
-    k, budget, rule : edge level of detail (see :func:`nn3d.layout.select_edges`).
+    k, budget, rule : edge level of detail (see :func:`nn3d.layout.select_edges`); budget None: set by the
+        frame's size (:func:`nn3d.render.lod.edge_budget`).
     spacing, conv, fold : layout options (see :func:`nn3d.layout.layout`): gap scale between layers; conv feature
         maps tiled in a plane ("tile") or stacked in depth ("stack"); a deep model folded into rows ("auto",
         None or a number of rows).
@@ -64,7 +66,7 @@ class Explorer:
     """
 
     def __init__(self, net: Network, activations: Activations | None = None, frame: int = 0, size=(1280, 800),
-                 k: int = 4, budget: int = 200_000, rule: str = "contribution", colormap: str = "viridis",
+                 k: int = 4, budget: int | None = None, rule: str = "contribution", colormap: str = "viridis",
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
                  camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
                  recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto"):
@@ -74,7 +76,7 @@ class Explorer:
             if not 0 <= frame < activations.n_frames:
                 raise NetworkError(f"frame {frame} out of range: {activations.n_frames} frames")
         self.net, self.activations = net, activations
-        self.k, self.budget = k, budget
+        self.k, self.budget = k, edge_budget(size) if budget is None else budget  # None: follows the frame
         self.rule = rule if activations is not None and not activations.blank else "weight"
         if self.rule != rule:
             log.info("nn3d: no activations to rank edges by: edges ranked by |w|")
@@ -84,7 +86,7 @@ class Explorer:
                                   title=f"nn3d: {net.name}")
         self.canvas, self.view = self.scene.canvas, self.scene.view
         self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut)
-        self.scene.overlays += self.overlays.nodes
+        self.scene.overlays += [*self.overlays.nodes, self.overlays.always]  # all hidden in the picking pass
         self.highlight = Highlight(self.view, self.scene.layout.pitch)
         self.scene.overlays += self.highlight.nodes
         self.panels = self._make_panels(panels, recording) if panels else None

@@ -12,6 +12,7 @@ from vispy.visuals.transforms import STTransform
 
 from ..layout import Layout
 from ..network import Network
+from . import labels as screen_labels
 
 MOUSE_HELP = "mouse: drag rotate (fly: look) · scroll zoom · click pick · panels: click a neuron or the curves"
 
@@ -25,6 +26,84 @@ TEXT = dict(color="white", anchor_x="left", anchor_y="bottom", font_size=9)
 CHAR_PX = 6.2  # a generous average character width of TEXT, in canvas pixels
 
 
+class ScreenLabels(scene.visuals.Text):
+    """Labels anchored at 3-D points, placed in canvas pixels each frame and decluttered (no two overlap).
+
+    ``anchors`` (n, 3) world points (the bottom centre of each text), ``texts`` and ``priority`` (n,):
+    before each draw the anchors are projected through ``view`` and :func:`labels.declutter` keeps, shifts or
+    drops them. ``rects`` holds the (m, 4) rectangles of the labels drawn by the last frame. Skipped in the
+    picking pass (drawn on the black ID background), so a label is never read as a neuron.
+    """
+
+    def __init__(self, view, anchors, texts, priority, **kwargs):
+        super().__init__([""], pos=[(0.0, 0.0)], anchor_x="center", anchor_y="bottom", **kwargs)
+        self.unfreeze()
+        self._in_view, self._points = view, np.asarray(anchors, float).reshape(-1, 3)
+        self._strings, self._prio = list(texts), np.asarray(priority, float)
+        self._text_px = np.array([screen_labels.text_size(t) for t in self._strings]).reshape(-1, 2)
+        self._placed_for = None
+        self.rects = np.zeros((0, 4))
+        self.defer_to = None  # another label set that replaces this one while it is visible
+        self.freeze()
+
+    def layout(self) -> None:
+        """Project, declutter and set the texts (only when the view changed since the last frame)."""
+        if len(self._strings) == 0:
+            return
+        tr = self._in_view.scene.node_transform(self._in_view.canvas.scene)
+        key = (tuple(np.round(tr.map(np.zeros((1, 3)))[0], 4)), tuple(self._in_view.canvas.size),
+               tuple(np.round(tr.map(np.eye(3))[:, :3].ravel(), 4)))
+        if key == self._placed_for:
+            return
+        self._placed_for = key
+        p = tr.map(self._points)
+        xy = p[:, :2] / p[:, 3:4]
+        front = p[:, 3] > 0
+        keep, placed = screen_labels.declutter(xy, self._text_px, np.where(front, self._prio, -1),
+                                               bounds=self._in_view.canvas.size)
+        keep &= front
+        self.rects = placed[keep]
+        texts = [t for t, k in zip(self._strings, keep) if k]
+        # in canvas pixels (y down) anchor_y="bottom" hangs the text below its position: give the top edge
+        with self.events.update.blocker():  # setting the text inside a draw must not ask for another draw
+            self.text = texts or [""]
+            self.pos = np.c_[(self.rects[:, 0] + self.rects[:, 2]) / 2, self.rects[:, 1]] if texts else [(0, 0)]
+
+    def draw(self):
+        if tuple(self._in_view.canvas.bgcolor.rgb) == (0.0, 0.0, 0.0):  # the picking pass
+            return
+        if self.defer_to is not None and self.defer_to.visible:
+            self.rects = np.zeros((0, 4))
+            return
+        self.layout()
+        super().draw()
+
+
+def label_items(net: Network, layout: Layout, hud: bool = False):
+    """(anchors (n, 3), texts, priority): one label per block above its first layer; one per layer
+    not in a block (always) or in a block (with ``hud``), at lower priority so they appear only where they
+    fit."""
+    boxes = layout.boxes
+    lift = 0.8 * layout.pitch
+    anchors, texts, prio = [], [], []
+    in_block = np.zeros(len(net.layers), bool)
+    for b in screen_labels.blocks(net):
+        idx = np.asarray(b.layers, int)
+        in_block[idx] = True
+        lo, hi = boxes[idx[0]]  # above the block's first layer: where it starts, even if a fold splits it
+        anchors.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, boxes[idx, 1, 2].max() + lift))
+        texts.append(b.label)
+        prio.append(screen_labels.BLOCK_PRIORITY + 1.0 / (1 + b.index))
+    for i, layer in enumerate(net.layers):
+        if in_block[i] and not hud:
+            continue
+        lo, hi = boxes[i]
+        anchors.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2] + lift))
+        texts.append(layer_label(layer) if hud else layer.name)
+        prio.append(screen_labels.LAYER_PRIORITY - i / (10 * max(len(net.layers), 1)))
+    return np.asarray(anchors, float).reshape(-1, 3), texts, np.asarray(prio, float)
+
+
 def layer_label(layer) -> str:
     act = f"+{layer.activation}" if layer.activation else ""
     return f"{layer.name}  {layer.kind}{act}  {'×'.join(map(str, layer.shape))}"
@@ -34,12 +113,15 @@ class Overlays:
     """All overlay nodes of one scene; ``nodes`` lists them (the picking pass hides them)."""
 
     def __init__(self, canvas, view, net: Network, layout: Layout, lut: np.ndarray):
-        top = layout.boxes[:, 1, 2] + 0.8 * layout.pitch
-        pos = np.c_[(layout.boxes[:, 0, :2] + layout.boxes[:, 1, :2]) / 2, top]
-        self.labels = scene.visuals.Text([layer_label(layer) for layer in net.layers], pos=pos, color="#c8d0e0",
-                                         font_size=8, anchor_x="center", anchor_y="bottom", parent=view.scene)
-        self.labels.set_gl_state(depth_test=False, blend=True)
-        self.labels.order = 2
+        # block labels, always drawn (``always`` is not switched by the HUD); layer labels with the HUD
+        self.always = scene.Node(parent=canvas.scene)
+        self.blocks = ScreenLabels(view, *label_items(net, layout), color="#c8d0e0", font_size=8,
+                                   parent=self.always)
+        self.labels = ScreenLabels(view, *label_items(net, layout, hud=True), color="#c8d0e0", font_size=8,
+                                   parent=canvas.scene)
+        self.blocks.defer_to = self.labels
+        for node in (self.blocks, self.labels):
+            node.set_gl_state(depth_test=False, blend=True)
         self.hud = scene.visuals.Text("", pos=(14, 48), parent=canvas.scene, **TEXT)
         self.card = scene.visuals.Text("", parent=canvas.scene, **TEXT)
         self.help = scene.visuals.Text("", parent=canvas.scene, **TEXT)  # the explorer writes help_text()
@@ -51,6 +133,10 @@ class Overlays:
         self.nodes = [self.labels, self.hud, self.card, self.help, self.bar, self.bar_low, self.bar_high,
                       self.bar_title]
         self.place(canvas.size)
+
+    def label_rects(self) -> np.ndarray:
+        """(m, 4) canvas rectangles of the labels the last frame drew (the HUD's when it is on)."""
+        return self.labels.rects if self.labels.visible else self.blocks.rects
 
     def place(self, size) -> None:
         """Lay out the 2-D overlays for a canvas of ``size`` (width, height)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera import CameraState
+from ..camera import VIEWS, CameraState
 from ..colormaps import colour_rule, is_diverging, split_lut
 from ..colormaps import lut as colormap_lut
 from ..kernels import NAN_LEVEL, ROBUST_PERCENTILE
@@ -15,6 +15,7 @@ from . import cameras
 from .backend import BackendError, ensure_backend
 
 BACKGROUND = "#0b0d12"
+HOME_FOV = 25.0  # degrees: narrow enough that the nearest layers are not drawn much larger than the far ones
 
 
 class NetworkScene:
@@ -113,22 +114,43 @@ class NetworkScene:
         self.levels[offset : offset + len(levels)] = levels
         self.neurons.set_levels(levels, offset)
 
-    def home_camera(self, fill: float = 0.9) -> CameraState:
-        """The default view: the whole network from a three-quarter view, flowing left to right, at the
-        distance where its bounding box fills ``fill`` of the 3-D view (a long, thin network is not left
-        small in the middle of a bounding sphere)."""
+    def home_camera(self, fill: float = 0.9, view: str = "home") -> CameraState:
+        """The default view: the whole network flowing left to right, from the direction ``VIEWS[view]``
+        ("home": layers nearly face-on; "three-quarter": the oblique view), at the distance where its
+        bounding box fills ``fill`` of the 3-D view (a long, thin network is not left small in the middle of
+        a bounding sphere)."""
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
         lo, hi = self.layout.bounds
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-        fov = 40.0
-        state = CameraState(tuple((lo + hi) / 2), 38.0, 16.0,
+        boxes = self.layout.boxes  # fit the layers themselves: a folded model's bounding box is mostly empty
+        corners = np.concatenate([boxes[:, [i, j, k], [0, 1, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+        fov = HOME_FOV
+        state = CameraState(tuple((lo + hi) / 2), *VIEWS[view],
                             max(float(np.linalg.norm(hi - lo)) / 2, 1e-3) / np.tan(np.radians(fov / 2)), fov)
         saved = self.camera_state if self.view.camera.distance is not None else None  # None: not set up yet
         size = np.asarray(self.view.size, float)
+        step = max(float(np.linalg.norm(hi - lo)), 1e-3) * 1e-3
+
+        def screen(points):
+            p = self.view.scene.transform.map(points)
+            return p[:, :2] / p[:, 3:4]
+
         try:
-            for _ in range(4):  # perspective is not linear in distance: a few fixed-point steps converge
+            for _ in range(8):  # perspective is not linear in distance: a few fixed-point steps converge
                 self.set_camera(state)
-                p = self.view.scene.transform.map(corners)
-                extent = np.abs(p[:, :2] / p[:, 3:4] - size / 2).max(axis=0) / (size / 2)
+                p = screen(corners)
+                mid = (p.min(axis=0) + p.max(axis=0)) / 2
+                c = np.asarray(state.center, float)
+                moved = []  # how the layers' screen box moves as the camera's center moves along x, y, z
+                for axis in np.eye(3):
+                    self.set_camera(state.replace(center=tuple(c + step * axis)))
+                    q = screen(corners)
+                    moved.append(((q.min(axis=0) + q.max(axis=0)) / 2 - mid) / step)
+                shift = np.linalg.pinv(np.array(moved).T) @ (size / 2 - mid)  # recentre the layers' screen box
+                state = state.replace(center=tuple(c + shift))
+                self.set_camera(state)
+                p = screen(corners)
+                extent = np.abs(p - size / 2).max(axis=0) / (size / 2)
                 state = state.replace(distance=state.distance * float(extent.max()) / fill)
         finally:
             if saved is not None:

@@ -7,6 +7,7 @@ from vispy import gloo
 from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
+from .lod import edge_alpha
 from .shaders import load
 
 DEPTH_COMPONENT24 = 0x81A6
@@ -84,6 +85,10 @@ class NeuronsVisual(Visual):
         return _bounds(self._positions, axis)
 
 
+EDGE_FADE = 1.5
+"""An edge's opacity is ``alpha * strength ** EDGE_FADE``: weak edges fade out faster than linearly."""
+
+
 class EdgesVisual(Visual):
     """Line segments between neuron positions, translucent, alpha following |weight|, hue by sign.
 
@@ -104,18 +109,20 @@ class EdgesVisual(Visual):
     comes back, through the layer, as soon as the view holds still for two frames.
     """
 
-    def __init__(self, positions: np.ndarray, weight: np.ndarray, alpha: float = 0.6,
-                 pos_color=(1.0, 0.72, 0.35, 1.0), neg_color=(0.35, 0.62, 1.0, 1.0), occluder=None):
+    def __init__(self, positions: np.ndarray, weight: np.ndarray, alpha: float | None = None,
+                 pos_color=(1.0, 0.72, 0.35, 1.0), neg_color=(0.35, 0.62, 1.0, 1.0), occluder=None,
+                 fade: float = EDGE_FADE):
         super().__init__(vcode=load("edges.vert"), fcode=load("edges.frag"))
         self._positions = np.empty((0, 3), np.float32)
         self._pos_buffer = gloo.VertexBuffer(np.zeros((2, 3), np.float32))
         self._weight_buffer = gloo.VertexBuffer(np.zeros(2, np.float32))
         self.shared_program["a_position"] = self._pos_buffer
         self.shared_program["a_weight"] = self._weight_buffer
-        self.shared_program["u_alpha"] = float(alpha)
+        self.fixed_alpha = alpha  # None: follows the number of edges (lod.edge_alpha)
         self.shared_program["u_pos_color"] = pos_color
         self.shared_program["u_neg_color"] = neg_color
         self.shared_program["u_min_strength"] = 0.0
+        self.shared_program["u_fade"] = float(fade)
         self._draw_mode = "lines"
         self.set_gl_state(depth_test=True, depth_mask=False, blend=True,
                           # alpha composited "over" (not a * a), so that transparent screenshots stay right
@@ -139,7 +146,15 @@ class EdgesVisual(Visual):
         self._pos_buffer.set_data(self._positions)
         self._strength = np.abs(np.asarray(weight, np.float32))
         self._weight_buffer.set_data(np.repeat(np.asarray(weight, np.float32), 2))
+        self.set_alpha(self.fixed_alpha)
         self._version += 1
+        self.update()
+
+    def set_alpha(self, alpha: float | None) -> None:
+        """The strongest edge's opacity; None: :func:`lod.edge_alpha` of the number of edges (the default)."""
+        self.fixed_alpha = alpha
+        self.shared_program["u_alpha"] = float(edge_alpha(len(self._strength)) if alpha is None else alpha)
+        self._version += 1  # the edge layer is redrawn
         self.update()
 
     def draw(self):
