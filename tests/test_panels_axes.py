@@ -3,10 +3,10 @@ the curves have one labelled axis per series, the attention map names its tokens
 
 import numpy as np
 import pytest
-from nn3d.cli.plot import plot
 from vispy import scene
 
 from nn3d.analysis import Source
+from nn3d.cli.plot import plot
 from nn3d.colormaps import lut
 from nn3d.render.backend import ensure_backend
 from nn3d.render.panels import PANELS, default_frame, render_panel
