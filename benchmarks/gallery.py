@@ -78,3 +78,11 @@ def small_mlp():
     """A tiny MLP (the fast model of the legibility test)."""
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), torch.rand(4, 64)
+
+
+def vit():
+    """ViT-Base/16 (12 layers, 768 wide) on one 224x224 image: 197 tokens."""
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(0)
+    return ViTModel(ViTConfig()).eval(), torch.randn(1, 3, 224, 224)

@@ -108,6 +108,9 @@ def blocks_of(net) -> tuple[Block, ...]:
         shown = list(dict.fromkeys(PART_LABELS[p.lower()] for p in parts
                                    if p in containers and p.lower() in PART_LABELS))
         head = f"block {index}" if (not group or group[-1] in GENERIC_GROUPS) else ".".join(key)
+        if not group and len(idx) == 1:  # a bare nn.Sequential child: "2 · dense 32" says more than "block 2"
+            layer = net.layers[idx[0]]
+            head = f"{key[-1]} · {layer.kind} {'×'.join(map(str, layer.shape))}"
         if group and group[:-1] and group[-1] in GENERIC_GROUPS and sum(
                 g[-1:] == group[-1:] for g in used) > 1:
             head = f"{group[-2]} {head}"  # encoder block 2 / decoder block 2 (T5, BART)

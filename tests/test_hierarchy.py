@@ -103,7 +103,7 @@ def test_every_layer_is_in_exactly_one_block_in_model_order():
       "blocks.1.attn.qkv", "blocks.1.mlp.fc1", "head"],
      [("patch_embed", "patch_embed"), ("blocks.0", "block 0 · attention · MLP"),
       ("blocks.1", "block 1 · attention · MLP"), ("head", "head")]),
-    (["input", "0", "1", "2"], [("input", "input"), ("0", "block 0"), ("1", "block 1"), ("2", "block 2")]),
+    (["input", "0", "1", "2"], [("input", "input"), ("0", "0 · dense 2"), ("1", "1 · dense 2"), ("2", "2 · dense 2")]),
 ])
 def test_blocks_from_names(names, want):
     net = Network.build([(n, "dense", (2,)) for n in names])

@@ -4,7 +4,7 @@ fallback by name prefix, and the labels drawn by default in a shot."""
 import numpy as np
 import pytest
 
-from nn3d.render.labels import block_prefix, blocks, declutter, overlaps, rects, text_size
+from nn3d.render.labels import declutter, overlaps, rects, text_size
 
 
 def _pairwise_disjoint(r):
@@ -47,22 +47,6 @@ def test_overlaps_counts_intersecting_pairs():
     assert text_size("abc")[0] < text_size("abcdef")[0]
 
 
-def test_block_prefix_up_to_the_first_integer_component():
-    assert block_prefix("encoder.layer.3.attention.self.query") == "encoder.layer.3"
-    assert block_prefix("h.5.mlp.c_fc") == "h.5"
-    assert block_prefix("layer2.1.conv1") == "layer2.1"
-    assert block_prefix("conv1") is None and block_prefix("0") is None and block_prefix("fc") is None
-
-
-def test_fallback_blocks_group_consecutive_layers():
-    from types import SimpleNamespace
-
-    names = ["embed", "h.0.attn", "h.0.mlp", "h.1.attn", "h.1.mlp", "ln_f"]
-    net = SimpleNamespace(layers=[SimpleNamespace(name=n) for n in names], blocks=())  # no hierarchy yet
-    got = blocks(net)
-    assert [(b.label, b.layers) for b in got] == [("h.0", (1, 2)), ("h.1", (3, 4))]
-
-
 def test_shot_draws_block_labels_without_the_hud():
     """A default shot of a model with blocks draws one label per block, none overlapping, text visible."""
     import torch
@@ -97,8 +81,8 @@ def test_shot_draws_block_labels_without_the_hud():
         assert not ex.hud_on
         image = ex.render()
         drawn = ex.overlays.label_rects()
-        n_blocks = len(blocks(net))
-        assert n_blocks == 3
+        n_blocks = len(net.structure)
+        assert [b.group for b in net.structure].count("blocks") == 3  # the repeated ones, one label each
         assert len(drawn) >= n_blocks and overlaps(drawn) == 0
         x0, y0, x1, y1 = drawn[0].astype(int)
         patch = image[max(y0, 0):y1, max(x0, 0):x1, :3].astype(int)

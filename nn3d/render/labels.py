@@ -8,63 +8,11 @@ network carries them, otherwise consecutive layers sharing a name prefix up to t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 CHAR_W, LINE_H = 6.6, 14.0  # a label's text size in canvas pixels per character / per line (font size 8-9)
 PAD = 3.0  # pixels kept free around each label
 BLOCK_PRIORITY, LAYER_PRIORITY = 2.0, 1.0
-
-
-@dataclass(frozen=True)
-class Block:
-    """Consecutive layers forming one unit of the model (the fallback of :class:`nn3d.hierarchy.Block`)."""
-
-    name: str
-    label: str
-    layers: tuple[int, ...]
-    group: str = ""
-    index: int = 0
-    parts: tuple = ()
-
-
-def block_prefix(name: str) -> str | None:
-    """The block a layer belongs to by its name: the prefix up to and including the first integer component
-    (``encoder.layer.3.attention.self.query`` -> ``encoder.layer.3``; ``layer2.1.conv1`` -> ``layer2.1``).
-    A leading integer (``nn.Sequential``'s "0", "2") names a layer, not a block: None."""
-    parts = name.split(".")
-    for i, part in enumerate(parts[1:], start=1):
-        if part.isdigit():
-            return ".".join(parts[: i + 1])
-    return None
-
-
-def blocks(net) -> tuple:
-    """The network's blocks: ``net.blocks`` when present and not empty, else the name-prefix fallback."""
-    found = tuple(getattr(net, "blocks", ()) or ())
-    if found:
-        return found
-    try:
-        from ..hierarchy import blocks_of  # the other layer's owner, when it exists
-    except ImportError:
-        blocks_of = None
-    if blocks_of is not None:
-        found = tuple(blocks_of(net) or ())
-        if found:
-            return found
-    out, current, members = [], None, []
-    for i, layer in enumerate(net.layers):
-        prefix = block_prefix(layer.name)
-        if prefix != current and members and current is not None:
-            out.append(Block(current, current, tuple(members), index=len(out)))
-        if prefix != current:
-            members = []
-        current = prefix
-        members.append(i)
-    if members and current is not None:
-        out.append(Block(current, current, tuple(members), index=len(out)))
-    return tuple(out)
 
 
 def rects(anchors: np.ndarray, sizes: np.ndarray) -> np.ndarray:

@@ -87,13 +87,13 @@ def label_items(net: Network, layout: Layout, hud: bool = False):
     lift = 0.8 * layout.pitch
     anchors, texts, prio = [], [], []
     in_block = np.zeros(len(net.layers), bool)
-    for b in screen_labels.blocks(net):
+    for b in net.structure:  # the model's blocks (nn3d.hierarchy)
         idx = np.asarray(b.layers, int)
         in_block[idx] = True
         lo, hi = boxes[idx[0]]  # above the block's first layer: where it starts, even if a fold splits it
         anchors.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, boxes[idx, 1, 2].max() + lift))
         texts.append(b.label)
-        prio.append(screen_labels.BLOCK_PRIORITY + 1.0 / (1 + b.index))
+        prio.append(screen_labels.BLOCK_PRIORITY + 1.0 / (1 + (b.index or 0)))  # None: not a repeated block
     for i, layer in enumerate(net.layers):
         if in_block[i] and not hud:
             continue
