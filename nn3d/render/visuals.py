@@ -8,6 +8,7 @@ from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
 from .lod import edge_alpha
+from ..memory import TooLargeError
 from .shaders import load
 
 DEPTH_COMPONENT24 = 0x81A6
@@ -60,7 +61,8 @@ class NeuronsVisual(Visual):
         """Replace the neurons drawn: positions and levels (at start, or for highlight rings; not per frame)."""
         n = len(positions)
         if n > self.MAX_NEURONS:
-            raise ValueError(f"{n:,} neurons in one visual; at most {self.MAX_NEURONS:,}")
+            raise TooLargeError(f"{n:,} neurons to draw, more than the {self.MAX_NEURONS:,} one scene holds: use "
+                                "fewer tokens, a smaller input image or batch, or a smaller model")
         self._positions = np.ascontiguousarray(positions, dtype=np.float32)
         width = min(self.LEVELS_WIDTH, max(n, 1))
         self._levels = np.zeros((-(-n // width), width), np.uint8)  # host mirror of the level texture
