@@ -7,8 +7,8 @@ from vispy import gloo
 from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
-from .lod import edge_alpha
 from ..memory import TooLargeError
+from .lod import edge_alpha
 from .shaders import load
 
 DEPTH_COMPONENT24 = 0x81A6
