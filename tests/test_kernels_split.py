@@ -64,3 +64,15 @@ def test_split_lut_centre_is_the_diverging_maps_centre():
     np.testing.assert_array_equal(table[SEQ_TOP], lut("viridis")[254])
     assert colour_rule(True) == "diverging, centred at 0, 1–99th pct"
     assert colour_rule(False) == "sequential, 1–99th pct"
+
+
+def test_percentile_of_a_large_layer_comes_from_a_strided_sample_close_to_the_exact_one():
+    from nn3d.kernels import reference
+    from nn3d.kernels.normalize import PERCENTILE_SAMPLE, percentile_sample
+
+    v = np.random.default_rng(1).standard_normal(40 * PERCENTILE_SAMPLE).astype(np.float32)
+    assert len(percentile_sample(v)) <= 2 * PERCENTILE_SAMPLE and len(percentile_sample(v[:100])) == 100
+    lo, hi = reference.percentile_ranges(v, np.array([0]), 1.0)
+    # within half a percentile of the exact ranks
+    assert np.percentile(v, 0.5) < lo[0] < np.percentile(v, 1.5)
+    assert np.percentile(v, 98.5) < hi[0] < np.percentile(v, 99.5)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, MapRange, percentile_ranges_by
+from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, MapRange, percentile_ranges_by, percentile_sample
 
 CHUNK = 1 << 16
 _KMAX = np.int32(2**31 - 1)
@@ -140,7 +140,8 @@ def ranges(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def percentile_ranges(values: np.ndarray, starts: np.ndarray, percentile: float):
     """Per-layer percentile range with exact order statistics from ``np.partition`` (several passes)."""
     bounds = np.r_[starts, values.size]
-    layers = [seg[np.isfinite(seg)] for seg in (values[a:b] for a, b in zip(bounds[:-1], bounds[1:]))]
+    layers = [seg[np.isfinite(seg)] for seg in
+              (percentile_sample(values[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))]
     return percentile_ranges_by(layers, percentile, _partitioned)
 
 

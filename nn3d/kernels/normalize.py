@@ -144,10 +144,24 @@ def percentile_ranks(m: int, percentile: float) -> tuple[int, int, float]:
     return k, min(k + 1, m - 1), pos - k
 
 
+PERCENTILE_SAMPLE = 8192
+"""A layer's percentile range is estimated from at most about this many of its values, evenly strided: exact
+order statistics over a 10^7-neuron frame took 10x the rest of the colouring, and a 1st-99th percentile from
+8,192 values is within about 0.2 percentile of the exact one (its standard error at p = 1 %)."""
+
+
+def percentile_sample(segment):
+    """Every ``step``-th value of one layer's flat values (all of them when the layer is small); ``step`` is odd
+    so that it does not fall in step with power-of-two rows or channels. Works on NumPy arrays and tensors."""
+    step = len(segment) // PERCENTILE_SAMPLE
+    return segment if step < 2 else segment[:: step | 1]
+
+
 def percentile_ranges_by(layers, percentile: float, order_stats) -> tuple[np.ndarray, np.ndarray]:
     """Per layer, the ``percentile``-th and ``(100 - percentile)``-th values (NumPy's "linear"), NaN for an
-    empty layer. ``layers``: each layer's finite values (a list of 1-D arrays or tensors); ``order_stats(values,
-    ranks)`` returns ``{rank: value}`` for a set of ranks, as the backend selects them best."""
+    empty layer. ``layers``: each layer's finite values, or those of its :func:`percentile_sample` (a list of
+    1-D arrays or tensors); ``order_stats(values, ranks)`` returns ``{rank: value}`` for a set of ranks, as
+    the backend selects them best."""
     lo = np.full(len(layers), np.nan)
     hi = np.full(len(layers), np.nan)
     for i, finite in enumerate(layers):

@@ -23,6 +23,7 @@ from .normalize import (
     frame,
     lerp_order_stats,
     percentile_ranks,
+    percentile_sample,
 )
 
 __all__ = ["MODES", "N_LEVELS", "NAN_LEVEL", "interpolate", "layer_ranges", "levels", "map_levels",
@@ -58,7 +59,8 @@ def percentile_ranges(values: np.ndarray, starts: np.ndarray, percentile: float)
     lo = np.full(len(starts), np.nan)
     hi = np.full(len(starts), np.nan)
     for i, (a, b) in enumerate(_bounds(starts, values.size)):
-        s = np.sort(values[a:b][np.isfinite(values[a:b])])
+        part = percentile_sample(values[a:b])
+        s = np.sort(part[np.isfinite(part)])
         if s.size:
             k, k1, frac = percentile_ranks(s.size, percentile)
             lo[i] = lerp_order_stats(s[k], s[k1], frac)

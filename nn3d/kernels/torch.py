@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, SPLIT_TABLES, MapRange, percentile_ranges_by
+from .normalize import MID_LEVEL, N_LEVELS, NAN_LEVEL, SPLIT_TABLES, MapRange, percentile_ranges_by, percentile_sample
 
 _IDS: OrderedDict = OrderedDict()  # (device, n, starts bytes) -> int64 layer index per neuron
 
@@ -67,7 +67,8 @@ def ranges(x: torch.Tensor, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def percentile_ranges(x: torch.Tensor, starts: np.ndarray, percentile: float):
     """Per-layer percentile range from exact order statistics (``torch.kthvalue``), layer by layer."""
     bounds = np.r_[starts, x.numel()]
-    layers = [seg[torch.isfinite(seg)] for seg in (x[a:b] for a, b in zip(bounds[:-1], bounds[1:]))]
+    layers = [seg[torch.isfinite(seg)] for seg in
+              (percentile_sample(x[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))]
     return percentile_ranges_by(layers, percentile,
                                 lambda finite, ranks: {j: torch.kthvalue(finite, j + 1).values.item() for j in ranks})
 
