@@ -20,3 +20,23 @@ def test_pt_with_real_weights_still_loads(tmp_path):
     torch.save(torch.nn.Linear(300, 200).state_dict(), path)
     net, _ = load(path)
     assert net.layers[0].size == 300 and net.layers[1].size == 200
+
+
+def test_huge_k_selects_what_a_sane_k_selects():
+    from nn3d import synthetic
+    from nn3d.layout import select_edges
+
+    net = synthetic.mlp([64, 32, 10], seed=0)
+    big, sane = select_edges(net, k=10**9, budget=500, rule="weight"), select_edges(net, k=500, budget=500,
+                                                                                     rule="weight")
+    assert len(big) == len(sane) > 0 and (big.src == sane.src).all() and (big.dst == sane.dst).all()
+
+
+def test_a_camera_path_too_long_for_memory_is_refused(tmp_path, monkeypatch):
+    from nn3d import memory
+    from nn3d.render.video import check_record_args
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
+    with pytest.raises(memory.TooLargeError, match="fewer frames"):
+        check_record_args(tmp_path / "x.gif", "orbit", 10**9, 30, None, None, (64, 64))
+    assert check_record_args(tmp_path / "x.gif", "orbit", 100, 30, None, None, (64, 64)) == "orbit"

@@ -364,6 +364,9 @@ def select_edges(
         raise ValueError("rule 'contribution' needs one frame of activations")
     if budget <= 0 or k <= 0:
         return EdgeSet.empty()
+    # no neuron has more inputs than its largest source layer, and no more than ``budget`` edges are kept: a
+    # larger k changes nothing but the size of the per-row buffers (k = 10^9 asked for 238 GB)
+    k = min(int(k), int(budget), max((net.layers[c.src].size for c in net.connections), default=1))
     a = None if activations is None else np.asarray(activations)
     sel = None if neurons is None else np.asarray(neurons, dtype=np.int64).ravel()
     full, rec = [], []

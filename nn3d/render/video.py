@@ -23,11 +23,14 @@ import numpy as np
 from ..activations import Activations
 from ..camera import CameraState
 from ..kernels import NAN_LEVEL
+from ..memory import check_fits
 from ..network import Network
 from .camera_paths import camera_path, parse_path
 from .explorer import Explorer
 from .offscreen import render_image
 from .output_files import VIDEO_SUFFIXES, CaptureError, check_out, finish, reserve_temp
+
+CAMERA_STATE_BYTES = 600  # one CameraState of the camera path (the path is made before the first frame)
 
 ANIMATIONS = ("forward", "samples", "training")
 NOT_REACHED = NAN_LEVEL  # level of a layer the forward pass has not reached yet: the "no value" grey
@@ -166,6 +169,7 @@ def check_record_args(out, path, frames, fps, animate, activations, size) -> str
     check_out(out, VIDEO_SUFFIXES, "video")
     if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 1:
         raise CaptureError(f"frames must be a whole number >= 1, got {frames!r}")
+    check_fits(CAMERA_STATE_BYTES * float(frames), f"a camera path of {frames:,} frames", "record fewer frames")
     if isinstance(fps, bool) or not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
         raise CaptureError(f"fps must be a positive number, got {fps!r}")
     width, height = (int(v) for v in size)
