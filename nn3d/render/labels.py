@@ -2,8 +2,7 @@
 
 :func:`declutter` is pure NumPy: given anchors in pixels, text sizes and priorities, it keeps the
 higher-priority labels, shifts a lower one up or down to a free place near its anchor, and drops it when
-there is none. :func:`blocks` gives the blocks to label: ``net.blocks`` (from :mod:`nn3d.hierarchy`) when the
-network carries them, otherwise consecutive layers sharing a name prefix up to the first integer component.
+there is none. What to label comes from the model's blocks (``Network.structure``, :mod:`nn3d.hierarchy`).
 """
 
 from __future__ import annotations

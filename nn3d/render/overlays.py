@@ -10,6 +10,7 @@ import numpy as np
 from vispy import scene
 from vispy.visuals.transforms import STTransform
 
+from ..kernels.reference import percentile_ranges
 from ..layout import Layout
 from ..network import Network
 from . import labels as screen_labels
@@ -180,13 +181,9 @@ def colorbar(scene, values: np.ndarray | None, layer: int | None, layer_name: st
     if layer is None and scene.normalisation != "global":
         return colours, "layer low", "layer high", f"activation, each layer: {rule}"
     part = values if layer is None else values[scene.net.layers[layer].neurons]
-    finite = part[np.isfinite(part)]
-    if finite.size:
-        p = scene.percentile or 0.0
-        lo, hi = np.percentile(finite, [p, 100 - p])
-        if signed:
-            lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
-    else:
-        lo = hi = np.nan
+    # the range the colouring kernels use (the same sampled order statistics), not a second estimate of it
+    lo, hi = (float(v[0]) for v in percentile_ranges(part, np.zeros(1, np.int64), scene.percentile or 0.0))
+    if signed:
+        lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
     where = "all layers" if layer is None else layer_name
     return colours, f"{lo:.3g}", f"{hi:.3g}", f"{where}: {rule}"
