@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     p.add_argument("--size", default="1280x720")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
+    from nn3d.model_argument import resolve
     from nn3d.render.backend import ensure_backend
-    from nn3d.spec import resolve
 
     ensure_backend()
     size = tuple(int(v) for v in args.size.split("x"))

@@ -10,8 +10,8 @@ import pytest
 
 import nn3d
 from nn3d import synthetic
-from nn3d.camera import CameraFileError, CameraState
-from nn3d.camera import save as save_cameras
+from nn3d.camera_pose import CameraFileError, CameraState
+from nn3d.camera_pose import save as save_cameras
 from nn3d.render import camera_paths, offscreen, video
 from nn3d.render.explorer import Explorer
 from nn3d.render.output_files import CaptureError

@@ -253,7 +253,7 @@ def test_window_opens_under_xvfb(under_xvfb):
 MOTION_SCRIPT = """
 import sys, time
 from vispy import app
-from nn3d.spec import resolve
+from nn3d.model_argument import resolve
 from nn3d.render.explorer import Explorer
 net, acts = resolve("synthetic:random:60000,60000")
 ex = Explorer(net, acts, show=True, hud=True, size=(640, 400), k=8, budget=200_000, rule="weight")

@@ -146,10 +146,10 @@ def test_missing_file_and_truncated_safetensors(tmp_path):
 
 
 def test_spec_resolves_model_files(tmp_path):
-    from nn3d import spec
+    from nn3d import model_argument
 
     torch.save(mlp().state_dict(), tmp_path / "w.pt")
-    net, act = spec.resolve(str(tmp_path / "w.pt"))
+    net, act = model_argument.resolve(str(tmp_path / "w.pt"))
     assert net.n_neurons == 6 + 8 + 3 == act.n_neurons
 
 

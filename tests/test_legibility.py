@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nn3d import synthetic
-from nn3d.camera import HOME_VIEW, VIEWS
+from nn3d.camera_pose import HOME_VIEW, VIEWS
 from nn3d.render.lod import MIN_EDGES, edge_alpha, edge_budget
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -31,7 +31,7 @@ class Source:
 
     @classmethod
     def open(cls, text: str | Path, sample: int = 0) -> Source:
-        """A recording path (``.nn3d``) or any MODEL spec :func:`nn3d.spec.resolve` takes."""
+        """A recording path (``.nn3d``) or any MODEL spec :func:`nn3d.model_argument.resolve` takes."""
         text = str(text)
         if text.lower().endswith(".nn3d"):
             from ..ingest import IngestError
@@ -46,14 +46,14 @@ class Source:
                 raise NetworkError(str(e)) from None
         path, sep, func = text.rpartition(":")
         if sep and path.endswith(".py") and Path(path).is_file():
-            from ..spec import load_factory
+            from ..model_argument import load_factory
 
             model, inputs = load_factory(Path(path), func)
             from ..ingest import from_torch
 
             net, acts = from_torch(model, inputs, name=f"{Path(path).stem}:{func}")
             return cls(net, acts, model=model, inputs=inputs)
-        from ..spec import resolve
+        from ..model_argument import resolve
 
         net, acts = resolve(text)
         return cls(net, acts)

@@ -109,7 +109,7 @@ def naive(scene, edges, values):
     from vispy import scene as vscene
 
     from ..kernels import rgba
-    from ..render import cameras
+    from ..render import camera_controls
 
     canvas = vscene.SceneCanvas(size=FRAME_SIZE, show=False, bgcolor=scene.canvas.bgcolor)
     view = canvas.central_widget.add_view()
@@ -126,7 +126,7 @@ def naive(scene, edges, values):
     line = vscene.visuals.Line(pos=ends, color=edge_colors, connect="segments", method="gl", parent=view.scene)
     line.set_gl_state("translucent", depth_test=True, depth_mask=False)
     markers.order, line.order = 0, 1
-    cameras.apply(view, scene.camera_state)
+    camera_controls.apply(view, scene.camera_state)
     return canvas, view, markers, line
 
 
@@ -150,7 +150,7 @@ def _repeats(n: int, quick: bool) -> int:
 def measure(n: int, quick: bool = False) -> list[dict]:
     """The frame and recolour records for one size."""
     from ..kernels import levels, rgba
-    from ..render import cameras
+    from ..render import camera_controls
 
     net, layout, edges, values = content(n)
     scene = ours(net, layout, edges, values)
@@ -175,7 +175,7 @@ def measure(n: int, quick: bool = False) -> list[dict]:
 
         def both(state):
             scene.set_camera(state)
-            cameras.apply(view, state)
+            camera_controls.apply(view, state)
 
         def orbit(offscreen):
             def step():

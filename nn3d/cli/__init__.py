@@ -7,11 +7,11 @@ import argparse
 import logging
 import sys
 
-from ..camera import CameraFileError
+from ..camera_pose import CameraFileError
+from ..model_argument import ModelSpecError
 from ..network import NetworkError
 from ..render.backend import BackendError
 from ..render.output_files import CaptureError
-from ..spec import ModelSpecError
 from . import bench, demo, plot, record, shot, view
 from .arguments import fold, image_size, size
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..spec import resolve
+from ..model_argument import resolve
 
 WINDOW_LIMIT = 16384  # a side of a window or video canvas
 IMAGE_LIMIT = 65536  # a side of a screenshot (tiled); 65536 x 65536 RGBA is 16 GiB

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import FORMS
+from ..model_argument import FORMS
 from .arguments import add_scene_options, load_model, scene_options, size
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..spec import FORMS
+from ..model_argument import FORMS
 from .arguments import add_scene_options, image_size, load_model, scene_options
 
 

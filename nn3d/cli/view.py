@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..model_argument import FORMS
 from ..render.backend import BackendError
-from ..spec import FORMS
 from .arguments import add_scene_options, load_model, scene_options, size
 
 

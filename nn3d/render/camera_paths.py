@@ -1,4 +1,4 @@
-"""Camera paths: lists of :class:`~nn3d.camera.CameraState`, one per video frame.
+"""Camera paths: lists of :class:`~nn3d.camera_pose.CameraState`, one per video frame.
 
 ``orbit``: one turn of azimuth around the home camera's centre (frame ``frames`` would equal frame 0, so a
 looping video does not stutter). ``through``: the eye flies along +x, the depth axis, from where the first layer
@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from ..camera import CameraState
-from ..camera import load as load_cameras
+from ..camera_pose import CameraState
+from ..camera_pose import load as load_cameras
 from .output_files import CaptureError
 
 PATHS = ("orbit", "through")

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import camera as camera_file
+from .. import camera_pose as camera_file
 from ..activations import Activations
-from ..camera import CameraState
+from ..camera_pose import CameraState
 from ..explorer_state import ExplorerState
-from ..inspect import NeuronInfo, neuron_info
 from ..layout import layout, select_edges
 from ..network import Network, NetworkError
-from . import cameras, offscreen
+from ..pick_card import NeuronInfo, neuron_info
+from . import camera_controls, offscreen
 from .backend import has_display, window_possible
 from .highlight import Highlight
 from .keymap import explorer_keys
@@ -93,7 +93,7 @@ class Explorer:
         self.overlays.place(self._view_size(self.canvas.size))
         if self.panels is not None:
             self.reset_camera()  # the narrower view needs the camera further back
-        self.state = ExplorerState(len(net.layers), self.n_frames, frame, hud=hud, modes=cameras.MODES)
+        self.state = ExplorerState(len(net.layers), self.n_frames, frame, hud=hud, modes=camera_controls.MODES)
         self.keymap = explorer_keys(self)
         self.camera_path = Path.cwd() / CAMERA_FILE
         self.bookmarks: dict[int, CameraState] = {}
@@ -160,7 +160,7 @@ class Explorer:
         on = self.state.events.connect
         on("frame", self._on_frame)
         on("selection", self._on_selection)
-        on("mode", lambda mode: cameras.switch(self.view, mode))
+        on("mode", lambda mode: camera_controls.switch(self.view, mode))
         on("playing", lambda playing: self._on_playing())
         on("speed", lambda speed: self._on_playing())
         on("panel_layer", lambda layer: self.panels is not None and self.panels.update(layer=layer))
@@ -297,7 +297,7 @@ class Explorer:
     def fly(self, forward: float = 0, right: float = 0, up: float = 0, fast: bool = False) -> None:
         """Move by steps of ``fly_step`` world units (5x with ``fast``) along the view's axes."""
         s = self.fly_step * (5.0 if fast else 1.0)
-        self.set_camera(cameras.fly_move(self.camera_state, forward * s, right * s, up * s))
+        self.set_camera(camera_controls.fly_move(self.camera_state, forward * s, right * s, up * s))
 
     def save_bookmark(self, slot: int) -> None:
         self.bookmarks[slot] = self.camera_state
@@ -434,7 +434,7 @@ class Explorer:
     def on_mouse_move(self, event) -> None:
         if self.mode == "fly" and event.is_dragging and event.last_event is not None:
             dx, dy = np.asarray(event.pos) - event.last_event.pos
-            self.set_camera(cameras.fly_look(self.camera_state, -0.2 * dx, -0.2 * dy))
+            self.set_camera(camera_controls.fly_look(self.camera_state, -0.2 * dx, -0.2 * dy))
             self.canvas.update()
 
     # -- output -----------------------------------------------------------------------------------------

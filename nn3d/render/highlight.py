@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from vispy import scene
 
-from ..inspect import NeuronInfo
+from ..pick_card import NeuronInfo
 from .visuals import Neurons
 
 

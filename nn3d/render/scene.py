@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera import VIEWS, CameraState
+from ..camera_pose import VIEWS, CameraState
 from ..colormaps import colour_rule, is_diverging, split_lut
 from ..colormaps import lut as colormap_lut
 from ..kernels import NAN_LEVEL, ROBUST_PERCENTILE
 from ..kernels import levels as compute_levels
 from ..layout import EdgeSet, Layout
 from ..network import Network
-from . import cameras
+from . import camera_controls
 from .backend import BackendError, ensure_backend
 
 BACKGROUND = "#0b0d12"
@@ -162,10 +162,10 @@ class NetworkScene:
 
     @property
     def camera_state(self) -> CameraState:
-        return cameras.state_of(self.view)
+        return camera_controls.state_of(self.view)
 
     def set_camera(self, state: CameraState) -> None:
-        cameras.apply(self.view, state)
+        camera_controls.apply(self.view, state)
 
     def pick(self, x: float, y: float, radius: int = 3) -> int | None:
         """The neuron drawn at canvas pixel (x, y), or the nearest one within ``radius`` pixels; None if none.

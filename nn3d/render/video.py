@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..activations import Activations
-from ..camera import CameraState
+from ..camera_pose import CameraState
 from ..kernels import NAN_LEVEL
 from ..memory import check_fits
 from ..network import Network
@@ -196,7 +196,7 @@ def record(net: Network, activations: Activations | None, out, path="orbit", fra
     ``path``: "orbit", "through", a keyframe JSON file (saved camera states) or a list of CameraStates.
     ``animate``: None (still activations of ``scene_options["frame"]``), "forward", "samples" or "training".
     ``scene_options`` go to :class:`~nn3d.render.explorer.Explorer` (frame, colormap, k, budget, title, ...).
-    Bad input raises :class:`CaptureError` (or :class:`~nn3d.camera.CameraFileError`), both ValueErrors with a
+    Bad input raises :class:`CaptureError` (or :class:`~nn3d.camera_pose.CameraFileError`), both ValueErrors with a
     one-line message, before anything is rendered; nothing is left behind on failure.
     """
     out = Path(out)

@@ -11,7 +11,7 @@ from vispy import scene
 from vispy.util import transforms
 from vispy.util.quaternion import Quaternion
 
-from ..camera import CameraState
+from ..camera_pose import CameraState
 
 MODES = ("turntable", "arcball", "fly")
 

@@ -3,18 +3,18 @@ import json
 import numpy as np
 import pytest
 
-from nn3d import camera, synthetic
-from nn3d.camera import CameraFileError, CameraState
+from nn3d import camera_pose, synthetic
+from nn3d.camera_pose import CameraFileError, CameraState
 from nn3d.layout import EdgeSet, layout
 
 
 def test_state_roundtrips_through_json(tmp_path):
     a = CameraState((1, 2, 3), 10, 20, 30, 45, 5)
     b = CameraState((0, 0, 0), 350, -10, 3, 0, 0)
-    camera.save(a, tmp_path / "one.json")
-    camera.save([a, b], tmp_path / "keys.json")
-    assert camera.load(tmp_path / "one.json") == [a]
-    assert camera.load(tmp_path / "keys.json") == [a, b]
+    camera_pose.save(a, tmp_path / "one.json")
+    camera_pose.save([a, b], tmp_path / "keys.json")
+    assert camera_pose.load(tmp_path / "one.json") == [a]
+    assert camera_pose.load(tmp_path / "keys.json") == [a, b]
     assert json.loads((tmp_path / "one.json").read_text())["center"] == [1.0, 2.0, 3.0]
 
 
@@ -29,18 +29,18 @@ def test_bad_camera_files_are_one_line_errors(tmp_path, text, message):
     f = tmp_path / "cam.json"
     f.write_text(text)
     with pytest.raises(CameraFileError, match=message):
-        camera.load(f)
+        camera_pose.load(f)
     with pytest.raises(CameraFileError, match="cannot read"):
-        camera.load(tmp_path / "missing.json")
+        camera_pose.load(tmp_path / "missing.json")
 
 
 def test_interpolation_takes_the_short_way_round():
     a, b = CameraState(azimuth=350, distance=1), CameraState(azimuth=10, distance=100, center=(2, 0, 0))
-    mid = camera.interpolate(a, b, 0.5)
+    mid = camera_pose.interpolate(a, b, 0.5)
     assert mid.azimuth % 360 == pytest.approx(0) and mid.distance == pytest.approx(10)
     assert mid.center == pytest.approx((1, 0, 0))
-    assert camera.interpolate(a, b, 0) == a
-    end = camera.interpolate(a, b, 1)
+    assert camera_pose.interpolate(a, b, 0) == a
+    end = camera_pose.interpolate(a, b, 1)
     assert end.azimuth % 360 == pytest.approx(10) and end.distance == pytest.approx(100)
 
 
@@ -68,13 +68,13 @@ def test_scene_camera_matches_state():
 def test_hostile_camera_files_are_refused_in_one_line(tmp_path, field, value):
     path = tmp_path / "cam.json"
     path.write_text(json.dumps({field: value}))  # json writes NaN / Infinity, as a hostile file may
-    with pytest.raises(camera.CameraFileError) as err:
-        camera.load(path)
+    with pytest.raises(camera_pose.CameraFileError) as err:
+        camera_pose.load(path)
     assert "\n" not in str(err.value) and field in str(err.value)
 
 
 def test_angles_are_normalised_with_modular_arithmetic():
-    s = camera.CameraState(azimuth=1e11 + 30, roll=-725.0, elevation=400.0)
+    s = camera_pose.CameraState(azimuth=1e11 + 30, roll=-725.0, elevation=400.0)
     assert -180 <= s.azimuth < 180 and s.roll == pytest.approx(-5.0) and s.elevation == 90.0
-    assert camera.CameraState(azimuth=398.0).azimuth == pytest.approx(38.0)
-    assert np.allclose(camera.CameraState(azimuth=398.0).forward, camera.CameraState(azimuth=38.0).forward)
+    assert camera_pose.CameraState(azimuth=398.0).azimuth == pytest.approx(38.0)
+    assert np.allclose(camera_pose.CameraState(azimuth=398.0).forward, camera_pose.CameraState(azimuth=38.0).forward)

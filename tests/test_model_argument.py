@@ -2,7 +2,7 @@
 
 import sys
 
-from nn3d.spec import load_factory
+from nn3d.model_argument import load_factory
 
 
 def test_a_factory_imports_a_sibling_module(tmp_path):
