@@ -15,7 +15,7 @@ nn.MultiheadAttention and the attention core of transformers blocks (heads mixed
 be folded into the layer before it (folded ones set ``Layer.activation`` instead); ``generic`` anything else
 (unknown modules and functional ops), drawn without weights.
 
-Connection kinds (``Connection.kind``): see :class:`Connection`.
+Connection kinds (``Connection.kind``) and what each means: :mod:`nn3d.connections`, one registry.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .connections import KINDS, Connection
 from .hierarchy import Block, blocks_of
+
+__all__ = ["Connection", "Layer", "Network", "NetworkError"]  # Connection lives in nn3d.connections
 
 
 class NetworkError(ValueError):
@@ -57,48 +60,6 @@ class Layer:
     @property
     def neurons(self) -> slice:
         return slice(self.start, self.stop)
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Connections from layer ``src`` to layer ``dst`` (indices into ``Network.layers``).
-
-    ``kind == "dense"``: ``weight`` is the (dst.size, src.size) float32 matrix.
-    ``kind == "sparse"``: ``src_index``/``dst_index`` (int32, local to each layer) and ``weight`` (float32)
-    are parallel arrays of equal length.
-    ``kind == "linear"``: a Linear applied along the last axis of a layer with leading axes (tokens):
-    ``weight`` is (out_features, in_features) = (dst.shape[-1], src.shape[-1]), shared over the leading axes.
-    ``kind == "conv"``: ``weight`` is the kernel (out_channels, in_channels / groups, *kernel), never
-    expanded; ``params`` holds ``stride``, ``padding``, ``dilation``, ``groups`` (tuples / int).
-    ``kind == "pool"``: pooling windows, ``weight`` empty; ``params`` holds ``op`` ("max"/"avg") and
-    ``kernel_size``, ``stride``, ``padding`` (or ``output_size`` for adaptive pooling).
-    ``kind == "embedding"``: ``weight`` is the (num_embeddings, dst.shape[-1]) table; src holds the ids.
-    ``kind == "identity"``: one-to-one, ``weight`` empty; src neuron i feeds dst neuron i, or
-    ``dst_index[i]`` when given (concatenation); used for residual adds, norms, elementwise layers.
-    ``kind == "generic"``: some dependency without weights (unknown ops, attention inputs), ``weight`` empty.
-    """
-
-    src: int
-    dst: int
-    kind: str
-    weight: np.ndarray
-    src_index: np.ndarray | None = None
-    dst_index: np.ndarray | None = None
-    params: dict | None = None
-
-    @property
-    def n_candidates(self) -> int:
-        """Number of weights this connection holds (0 for weightless kinds)."""
-        return int(self.weight.size)
-
-
-def _check_index(index: np.ndarray, size: int, what: str) -> None:
-    """Indices that compiled kernels will use unchecked: integers in ``0 .. size - 1`` (files can hold anything)."""
-    index = np.asarray(index)
-    if index.dtype.kind not in "iu":
-        raise NetworkError(f"{what} has dtype {index.dtype}, expected integers")
-    if index.size and (int(index.min()) < 0 or int(index.max()) >= size):
-        raise NetworkError(f"{what} holds values in {int(index.min())}..{int(index.max())}, outside 0..{size - 1}")
 
 
 @dataclass
@@ -136,54 +97,12 @@ class Network:
         n = len(self.layers)
         if not (0 <= c.src < n and 0 <= c.dst < n):
             raise NetworkError(f"connection {c.src}->{c.dst} names a layer outside 0..{n - 1}")
-        src, dst = self.layers[c.src], self.layers[c.dst]
-        if c.kind == "dense":
-            if c.weight.shape != (dst.size, src.size):
-                raise NetworkError(
-                    f"dense {src.name}->{dst.name}: weight shape {c.weight.shape}, "
-                    f"expected {(dst.size, src.size)}"
-                )
-        elif c.kind == "sparse":
-            if c.src_index is None or c.dst_index is None or not (
-                len(c.src_index) == len(c.dst_index) == len(c.weight)
-            ):
-                raise NetworkError(f"sparse {src.name}->{dst.name}: index and weight arrays differ in length")
-            _check_index(c.src_index, src.size, f"sparse {src.name}->{dst.name}: src_index")
-            _check_index(c.dst_index, dst.size, f"sparse {src.name}->{dst.name}: dst_index")
-        elif c.kind == "linear":
-            w = c.weight.shape
-            if (
-                c.weight.ndim != 2 or src.shape[-1] != w[1] or dst.shape[-1] != w[0]
-                or src.size // w[1] != dst.size // w[0]
-            ):
-                raise NetworkError(
-                    f"linear {src.name}->{dst.name}: weight {w} does not map {src.shape} to {dst.shape}"
-                )
-        elif c.kind == "conv":
-            groups = int((c.params or {}).get("groups", 1))
-            if (
-                c.weight.ndim != len(src.shape) + 1 or c.weight.ndim != len(dst.shape) + 1
-                or c.weight.shape[1] * groups != src.shape[0] or c.weight.shape[0] != dst.shape[0]
-            ):
-                raise NetworkError(
-                    f"conv {src.name}->{dst.name}: kernel {c.weight.shape} (groups {groups}) does not map "
-                    f"{src.shape} to {dst.shape}"
-                )
-        elif c.kind == "pool":
-            if src.shape[0] != dst.shape[0] or len(src.shape) != len(dst.shape):
-                raise NetworkError(f"pool {src.name}->{dst.name}: {src.shape} -> {dst.shape} changes channels")
-        elif c.kind == "embedding":
-            if c.weight.ndim != 2 or c.weight.shape[1] != dst.shape[-1]:
-                raise NetworkError(f"embedding {src.name}->{dst.name}: table {c.weight.shape}, dst {dst.shape}")
-        elif c.kind == "identity":
-            if c.dst_index is None and src.size != dst.size:
-                raise NetworkError(f"identity {src.name}->{dst.name}: sizes {src.size} and {dst.size} differ")
-            if c.dst_index is not None:
-                if len(c.dst_index) != src.size:
-                    raise NetworkError(f"identity {src.name}->{dst.name}: dst_index does not fit the layers")
-                _check_index(c.dst_index, dst.size, f"identity {src.name}->{dst.name}: dst_index")
-        elif c.kind != "generic":
-            raise NetworkError(f"unknown connection kind {c.kind!r}")
+        kind = KINDS.get(c.kind)
+        if kind is None:
+            raise NetworkError(f"unknown connection kind {c.kind!r}; kinds: {', '.join(KINDS)}")
+        problem = kind.check(c, self.layers[c.src], self.layers[c.dst])
+        if problem:
+            raise NetworkError(problem)
 
     @classmethod
     def build(cls, layers: list[tuple], connections: list[Connection] = (), name: str = "network") -> Network:

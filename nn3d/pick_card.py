@@ -1,5 +1,6 @@
-"""What nn3d says about one neuron: its layer, its index in the layer's own shape, its activation, and its
-strongest incoming and outgoing connections. Plain NumPy, read straight from the weight matrices."""
+"""The pick card: what nn3d says about one neuron: its layer, its index in the layer's own shape, its
+activation, and its strongest incoming and outgoing connections. Plain NumPy, read straight from the weights
+through each connection kind's neighbours (:data:`nn3d.connections.KINDS`), so every kind shows its partners."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .connections import KINDS
 from .network import Network, NetworkError
 
 
@@ -44,30 +46,20 @@ def neuron_info(net: Network, neuron: int, values: np.ndarray | None = None, n: 
         raise NetworkError(f"neuron {neuron} out of range 0..{net.n_neurons - 1}")
     li = int(net.layer_of(neuron))
     layer = net.layers[li]
-    local = neuron - layer.start
+    local = int(neuron) - layer.start
     incoming, outgoing = [], []
     for c in net.connections:
-        src, dst = net.layers[c.src], net.layers[c.dst]
+        src, dst, kind = net.layers[c.src], net.layers[c.dst], KINDS[c.kind]
         if c.dst == li:
-            if c.kind == "dense":
-                w, cols = c.weight[local], np.arange(src.size)
-            elif c.kind == "sparse":
-                sel = c.dst_index == local
-                w, cols = c.weight[sel], c.src_index[sel]
-            else:
-                continue
-            a = None if values is None else values[src.start + cols]
-            incoming += _top(src.start + cols, w, w if a is None else w * a, n)
+            cols, w = kind.incoming(c, src, dst, local)
+            if len(cols):
+                a = None if values is None else values[src.start + cols]
+                incoming += _top(src.start + cols, w, w if a is None else w * a, n)
         if c.src == li:
-            if c.kind == "dense":
-                w, rows = c.weight[:, local], np.arange(dst.size)
-            elif c.kind == "sparse":
-                sel = c.src_index == local
-                w, rows = c.weight[sel], c.dst_index[sel]
-            else:
-                continue
-            a = None if values is None else values[neuron]
-            outgoing += _top(dst.start + rows, w, w if a is None else w * a, n)
+            rows, w = kind.outgoing(c, src, dst, local)
+            if len(rows):
+                a = None if values is None else values[neuron]
+                outgoing += _top(dst.start + rows, w, w if a is None else w * a, n)
     incoming = sorted(incoming, key=lambda e: -abs(e[2]))[:n]
     outgoing = sorted(outgoing, key=lambda e: -abs(e[2]))[:n]
     index = tuple(int(i) for i in np.unravel_index(local, layer.shape))

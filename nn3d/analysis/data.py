@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..connections import KINDS
 from ..network import Connection, Network, NetworkError
 
 HEATMAP_MAX = 256  # most rows / columns of a heatmap image; larger matrices are pooled into blocks
@@ -215,7 +216,7 @@ def activation_curve(name: str, lo: float = -4.0, hi: float = 4.0, n: int = 201)
 def incoming_weighted(net: Network, layer: int) -> int | None:
     """Index of the connection with weights that feeds ``layer`` (the first one), or None."""
     for i, c in enumerate(net.connections):
-        if c.dst == layer and c.weight.size and c.kind != "sparse":
+        if c.dst == layer and c.weight.size and KINDS[c.kind].matrix_row is not None:
             return i
     return None
 
@@ -223,15 +224,15 @@ def incoming_weighted(net: Network, layer: int) -> int | None:
 def matrix_row(net: Network, conn: Connection, neuron: int) -> int:
     """The row of ``as_matrix(conn)`` that holds the incoming weights of global neuron ``neuron`` (in
     ``conn.dst``): its index for dense, its feature for linear/embedding (tokens share rows), its channel
-    for conv."""
+    for conv (each kind's ``matrix_row`` in :data:`nn3d.connections.KINDS`)."""
     layer = net.layers[conn.dst]
     local = int(neuron) - layer.start
     if not 0 <= local < layer.size:
         raise ValueError(f"neuron {neuron} is not in layer {layer.name!r}")
-    rows = conn.weight.shape[0] if conn.kind != "embedding" else layer.shape[-1]
-    if conn.kind == "conv":
-        return local // (layer.size // rows)
-    return local % rows
+    row = KINDS[conn.kind].matrix_row
+    if row is None:
+        raise NetworkError(f"a {conn.kind} connection has no weight matrix")
+    return int(row(conn, layer, local))
 
 
 def weighted_layers(net: Network) -> list[int]:

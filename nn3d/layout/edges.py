@@ -4,13 +4,13 @@ Rule ``"weight"`` scores an edge by |w|; rule ``"contribution"`` by |w * a_src| 
 lights up is what matters. Each destination neuron keeps its top-k incoming edges (Numba kernels in
 :mod:`.topk`, NumPy references in :mod:`.edges_reference`).
 
-Connection kinds (a registry, :data:`CANDIDATES`): ``dense``, ``linear`` (a Linear shared over tokens),
-``sparse`` (COO) and ``identity`` (residual adds, concatenations, norms: neuron i to neuron i, score a_src
-or 1; only a fraction of them, ``identity=``) are *full*: every destination neuron takes part. ``conv`` and
-``pool`` are *receptive*: their edges are expanded only for chosen destination neurons, straight from the
-kernel (``neurons=`` the user's selection; else all when the budget allows, else the most active ones for
-the contribution rule, or a seeded random sample for the weight rule; the budget is split max-min fairly
-between these connections). Other kinds (``embedding``, ``generic``, unknown) are skipped.
+Connection kinds (a registry, :data:`CANDIDATES`, keyed like :data:`nn3d.connections.KINDS`): ``dense``,
+``linear`` (a Linear shared over tokens), ``sparse`` (COO) and ``identity`` (residual adds, concatenations,
+norms: neuron i to neuron i, score a_src or 1; only a fraction of them, ``identity=``) are *full*: every
+destination neuron takes part. ``conv`` and ``pool`` are *receptive*: their edges are expanded only for chosen
+destination neurons, straight from the kernel (``neurons=`` the user's selection; else all when the budget
+allows, else the most active ones for the contribution rule, or a seeded random sample for the weight rule;
+the budget is split max-min fairly between these connections). ``embedding`` and ``generic`` are not drawn.
 
 The budget: when k edges per neuron would exceed it, k is lowered for all full connections alike (no layer
 silently loses its edges), and only when even one edge per neuron is too many does each connection keep a
@@ -224,9 +224,11 @@ def _receptive(net, c, a_src, opts=None):
 
 
 CANDIDATES = {"dense": Dense, "linear": Linear, "sparse": Sparse, "identity": Identity,
-              "conv": _receptive, "pool": _receptive}
+              "conv": _receptive, "pool": _receptive, "embedding": None, "generic": None}
 """Connection kind -> maker of its :class:`Candidates`, called as ``make(net, c, a_src, opts)`` with
-``opts = {"identity": ..., "seed": ...}`` (None when this connection cannot be expanded)."""
+``opts = {"identity": ..., "seed": ...}`` (the maker returns None when this connection cannot be expanded);
+None for kinds never drawn as edges. The keys are those of :data:`nn3d.connections.KINDS`, the registry of
+what each kind means (kept here because the candidates need the compiled kernels of this package)."""
 
 
 def _pick(n: int, m: int, key: np.ndarray | None, seed: int, salt: int) -> np.ndarray:
