@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .output_files import IMAGE_SUFFIXES, CaptureError, check_out, finish, reserve_temp
+from .vispy_compat import draw_scene
 
 DEFAULT_TILE = 4096  # tiles are at most this (and the GL limit): bounds the memory of one offscreen render
 MAX_CANVAS = 4096  # the canvas of a larger screenshot is scaled down to at most this (text keeps its look)
@@ -102,7 +103,7 @@ def render_region(canvas, region, size, bgcolor=None) -> np.ndarray:
     canvas.push_fbo(fbo, rect[:2], rect[2:])
     try:
         canvas.transforms.configure(viewport=(0, 0, w, h), fbo_size=(w, h), fbo_rect=rect)
-        canvas._draw_scene(bgcolor=bgcolor)  # what canvas.render does between push_fbo and read
+        draw_scene(canvas, bgcolor)  # what canvas.render does between push_fbo and read
         return np.array(fbo.read())
     finally:
         canvas.pop_fbo()

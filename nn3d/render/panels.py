@@ -18,6 +18,7 @@ from ..analysis.panel_kinds import PANEL_KINDS, column_kinds, default_frame, det
 from ..colormaps import lut as colormap_lut
 from ..kernels import rgba
 from ..network import NetworkError
+from .vispy_compat import child_widgets
 
 PANEL_BG = "#11141b"
 TITLE = dict(color="#d8deea", font_size=8, anchor_x="left", anchor_y="bottom")
@@ -432,7 +433,7 @@ class PanelColumn:
     def __init__(self, canvas, view, source, fraction: float = 0.42, layer: int | None = None):
         self.canvas, self.view, self.source, self.fraction = canvas, view, source, fraction
         central = canvas.central_widget
-        if view in central._widgets:  # the explorer places the 3D view itself from now on
+        if view in child_widgets(central):  # the explorer places the 3D view itself from now on
             central.remove_widget(view)
             view.parent = central
         self.column = [PANELS[k](parent=central) for k in column_kinds(source.recording is not None)]
