@@ -9,25 +9,14 @@ from nn3d.render import offscreen
 
 
 def sprite_diameters(scene, size=None) -> np.ndarray:
-    """Each neuron's rendered diameter in pixels, from its pixel count in an ID pass (index + 1 as RGB)."""
-    hidden = [node for node in scene.overlays if node.visible]
-    for node in hidden:
+    """Each neuron's rendered diameter in pixels, from its pixel count in an ID pass (index + 1 as 24-bit
+    RGB, as scene.pick renders it). Leaves the scene in that pass: the fixture's scene is the test's own."""
+    for node in scene.overlays:
         node.visible = False
-    bgcolor = scene.canvas.bgcolor
     scene.canvas.bgcolor = "black"
     scene.neurons.shared_program["u_picking"] = 1.0
-    try:
-        if size is None:
-            ids = scene.canvas.render(alpha=False)
-        else:
-            ids = offscreen.render_image(scene, size)
-    finally:
-        scene.neurons.shared_program["u_picking"] = 0.0
-        scene.canvas.bgcolor = bgcolor
-        for node in hidden:
-            node.visible = True
-    rgb = ids[..., :3].astype(np.int64)
-    index = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2] - 1
+    ids = scene.canvas.render(alpha=False) if size is None else offscreen.render_image(scene, size)
+    index = ids[..., :3].astype(np.int64) @ np.array([1, 256, 65536]) - 1
     counts = np.bincount(index[index >= 0], minlength=scene.net.n_neurons)
     return 2 * np.sqrt(counts / np.pi)
 
@@ -53,5 +42,6 @@ def test_sprite_px_follows_the_minimum_pixel_size(small_scene):
         np.testing.assert_array_equal(expected, 9.0)
         np.testing.assert_allclose(sprite_diameters(scene), 9.0, atol=1.0)
     finally:
+        program["u_picking"] = 0.0
         program["u_radius"], program["u_min_px"] = radius, min_px
     assert len(offscreen.sprite_px(scene.neurons, np.zeros((0, 3)))) == 0
