@@ -91,7 +91,7 @@ def test_without_the_margin_sprites_are_cut_at_tile_borders(scene, monkeypatch):
     scene.edges.visible = False
     size = (640, 480)
     untiled = offscreen.render_image(scene, size)
-    monkeypatch.setattr(offscreen, "largest_sprite_px", lambda s: 0.0)
+    monkeypatch.setattr(offscreen, "largest_sprite_px", lambda s, scale=1.0: 0.0)
     cut = offscreen.render_image(scene, size, max_tile=160)
     assert (np.abs(cut.astype(int) - untiled) > 2).any(-1).sum() > 50
 

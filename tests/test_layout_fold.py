@@ -43,7 +43,7 @@ DEEP_RESNET = _deep_resnet()
 def _aspect(lay):
     """The bounding box's width / height from the home camera's direction (what fold="auto" aims at)."""
     w = np.diff(lay.bounds, axis=0)[0]
-    return fold._view_aspect.py_func(w[0], w[1], w[2])
+    return fold.view_aspect(w[0], w[1], w[2])
 
 
 def check_rows(net, lay):

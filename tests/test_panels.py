@@ -11,10 +11,12 @@ from vispy.util import keys
 from nn3d import synthetic
 from nn3d.analysis import Source
 from nn3d.cli import main as plot_main
+from nn3d.colormaps import lut
+from nn3d.kernels import rgba
 from nn3d.network import Connection, Network
 from nn3d.render.backend import ensure_backend
 from nn3d.render.explorer import Explorer
-from nn3d.render.panels import PANELS, colorize
+from nn3d.render.panels import PANELS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -62,7 +64,7 @@ def test_heatmap_pixels_follow_the_weights(lone_panel):
     net = synthetic.mlp([12, 7], seed=3)
     w = net.connections[0].weight
     panel, img = lone_panel("weights", Source(net), 1)
-    expected = colorize(w)
+    expected = rgba(w, lut("viridis"), mode="global", kernel="numpy")  # the kernels' colours, one range
     cells = [(r, c) for r in range(7) for c in range(12)]
     px = np.array([img[int(y), int(x), :3] for x, y in (panel.pixel_of(r, c) for r, c in cells)])
     np.testing.assert_array_equal(px, expected.reshape(-1, 4)[:, :3])  # each cell is its weight's colour
@@ -168,7 +170,7 @@ def test_conv_filter_images_equal_the_kernel(lone_panel):
     panel, img = lone_panel("filters", Source(net), 1)
     lim = panel.data["lim"]
     assert lim == np.abs(k).max()
-    expected = colorize(k, "coolwarm", -lim, lim)
+    expected = rgba(k, lut("coolwarm"), mode="global", vrange=(-lim, lim), kernel="numpy")
     for o, i in [(0, 0), (3, 1), (2, 0)]:
         for r in range(3):
             for c in range(3):
@@ -232,3 +234,25 @@ def test_panels_leave_the_3d_view_as_it_was(replay):
     replay.scene.edges.cache_layer = False  # every frame draws the edges again
     first, second = replay.render(), replay.render()
     assert (first != second).any(-1).sum() == 0
+
+
+def test_panel_kinds_have_one_registry():
+    """The kinds `nn3d plot --panel` offers, the views that draw them and the explorer's column all come from
+    nn3d.analysis.panel_kinds; colorize is the kernels' rgba (NaN in the panels' background colour)."""
+    import argparse
+
+    from nn3d.analysis.panel_kinds import PANEL_KINDS, column_kinds, detail_kinds
+    from nn3d.cli import plot as plot_cli
+    from nn3d.render.panels import PANEL_NAN, colorize
+
+    parser = plot_cli.add_parser(argparse.ArgumentParser().add_subparsers())
+    choices = next(a.choices for a in parser._actions if a.dest == "panel")
+    assert list(choices) == list(PANELS) == list(PANEL_KINDS)
+    assert all(PANELS[k].kind == k for k in PANEL_KINDS)
+    assert column_kinds(False) == ["weights", "hist"] and column_kinds(True) == ["weights", "hist", "curves"]
+    assert detail_kinds() == ["filters", "attention", "function"]
+    v = np.array([[0.0, 1.0, np.nan], [np.inf, -np.inf, 0.5]])
+    img = colorize(v, "magma", 0.0, 1.0)
+    table = lut("magma")
+    np.testing.assert_array_equal(img[0, 2], PANEL_NAN)
+    np.testing.assert_array_equal(img[[0, 0, 1, 1, 1], [0, 1, 0, 1, 2]], table[[0, 254, 254, 0, 127]])

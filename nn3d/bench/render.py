@@ -79,10 +79,12 @@ class Offscreen:
         gl.glFinish()
 
     def draw(self) -> None:
+        from ..render.vispy_compat import draw_scene
+
         self.canvas.set_current()
         self.canvas.push_fbo(self.fbo, (0, 0), self.canvas.size)
         try:
-            self.canvas._draw_scene()  # what canvas.render() draws, without allocating and reading back
+            draw_scene(self.canvas)  # what canvas.render() draws, without allocating and reading back
             self.finish()
         finally:
             self.canvas.pop_fbo()

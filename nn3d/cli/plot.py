@@ -9,18 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..analysis.panel_kinds import PANEL_KINDS
 from ..network import NetworkError
 from .arguments import size
-
-PANELS = ("weights", "hist", "curves", "filters", "attention", "function")
-NEEDS = {"weights": "weights", "hist": "weights", "curves": "weights", "filters": "filters",
-         "attention": "attention", "function": "function"}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("plot", help="export one analysis panel of SOURCE to a PNG, headless")
     p.add_argument("source", help="SOURCE: a training recording (.nn3d) or a MODEL spec (as for shot)")
-    p.add_argument("--panel", required=True, choices=PANELS, help="which panel")
+    p.add_argument("--panel", required=True, choices=list(PANEL_KINDS), help="which panel")
     p.add_argument("--layer", help="layer name (default: the first layer the panel applies to)")
     p.add_argument("--step", type=int, help="training step (a recording: the nearest recorded one); "
                    "for a model spec, the sample (frame)")
@@ -43,9 +40,10 @@ def plot(source_text: str, panel: str, out, layer: str | None = None, step: int 
     if not out.parent.exists():
         raise NetworkError(f"cannot write {out}: folder {out.parent} does not exist")
     src = Source.open(source_text)
-    if panel == "curves" and src.recording is None:
-        raise NetworkError(f"{src.name} has no training curves: give a training recording (.nn3d)")
-    index = src.layer(layer, NEEDS[panel])
+    kind = PANEL_KINDS[panel]
+    if kind.recording and src.recording is None:
+        raise NetworkError(f"{src.name} has no training {panel}: give a training recording (.nn3d)")
+    index = src.layer(layer, kind.need)
     frame = None if step is None else (src.frame_of_step(step) if src.recording is not None else step)
     if frame is not None and not 0 <= frame < src.n_frames:
         raise NetworkError(f"step {step} out of range: {src.n_frames} frame(s)")

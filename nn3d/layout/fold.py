@@ -29,6 +29,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ..camera import HOME_VIEW
+
 AUTO = -1
 """Fold mode code for ``fold="auto"`` (0: no folding; n >= 1: n rows)."""
 AUTO_ELONGATION = 8.0
@@ -37,9 +39,6 @@ AUTO_MIN_LEVELS = 12
 """... and unless it has at least this many levels: two rows of a few levels each read as a grid of layers,
 not as a flow folded in lines (a short network of huge stacked layers can be elongated too)."""
 SCREEN_ASPECT = 16 / 9
-VIEW_AZIMUTH, VIEW_ELEVATION = 38.0, 16.0
-"""Direction of the home camera (``nn3d.render.scene.NetworkScene.home_camera``): the aspect ratio that
-``fold="auto"`` aims for is the one of the scene's bounding box seen from there."""
 CLEAN_TOLERANCE = 0.35
 """A cut moves to a narrow point up to this fraction of a row's length away from its ideal place."""
 MAX_AUTO_ROWS = 64
@@ -158,28 +157,43 @@ def _rows_geometry(x_lo, x_hi, z_half, extent, starts, spacing, min_gap, depth_r
     return dx, dz, width, height
 
 
+def view_aspect(wx: float, wy: float, hz: float, view=HOME_VIEW) -> float:
+    """Width / height of a box wx x wy x hz seen from ``view`` (azimuth, elevation in degrees; by default
+    :data:`nn3d.camera.HOME_VIEW`, the home camera's direction, which ``fold="auto"`` aims at)."""
+    return _view_aspect.py_func(wx, wy, hz, math.radians(view[0]), math.radians(view[1]))
+
+
 @njit(cache=True)
-def _view_aspect(wx, wy, hz):  # pragma: no cover - compiled
-    """Width / height of a box wx x wy x hz projected along the home camera's direction."""
-    az, el = math.radians(VIEW_AZIMUTH), math.radians(VIEW_ELEVATION)
+def _view_aspect(wx, wy, hz, az, el):  # pragma: no cover - compiled
+    """Width / height of a box wx x wy x hz projected along the direction azimuth ``az``, elevation ``el``
+    (radians)."""
     w = wx * math.cos(az) + wy * math.sin(az)
     h = hz * math.cos(el) + (wx * math.sin(az) + wy * math.cos(az)) * math.sin(el)
     return w / max(h, 1e-12)
 
 
-@njit(cache=True)
 def rows(x_lo, x_hi, z_half, extent, width_y, clean, allowed, mode, spacing, min_gap, depth_ratio,
-         aspect=SCREEN_ASPECT):  # pragma: no cover - compiled
+         aspect=SCREEN_ASPECT, view=HOME_VIEW):
     """Fold the levels into rows.
 
     Parameters (per level, in the unfolded layout): ``x_lo``, ``x_hi`` its span along x; ``z_half`` half the
     height of its tallest layer (layers are centred on z = 0); ``extent`` its largest layer size (for the gap
     between rows, like the gap between levels); ``width_y`` the scene's extent along y; ``clean`` narrow
     points (:func:`clean_cuts`); ``allowed`` the cuts between blocks (:func:`block_cuts`); ``mode`` :data:`AUTO`
-    or the number of rows; ``min_gap`` in world units; ``aspect`` the frame's width / height that "auto" aims at.
+    or the number of rows; ``min_gap`` in world units; ``aspect`` the frame's width / height that "auto" aims at,
+    ``view`` the direction (azimuth, elevation in degrees) the scene is seen from: the home camera's.
 
     Returns the row of each level (int64), and per row the x and z offsets to add to its layers' centres.
+    The angles are passed to the compiled pass as arguments, not read as globals: Numba's cache would keep
+    a global's old value after :data:`nn3d.camera.HOME_VIEW` changed.
     """
+    return _rows(x_lo, x_hi, z_half, extent, width_y, clean, allowed, mode, spacing, min_gap, depth_ratio,
+                 float(aspect), math.radians(view[0]), math.radians(view[1]))
+
+
+@njit(cache=True)
+def _rows(x_lo, x_hi, z_half, extent, width_y, clean, allowed, mode, spacing, min_gap, depth_ratio,
+          aspect, az, el):  # pragma: no cover - compiled
     n = x_lo.shape[0]
     n_rows = min(max(mode, 1), n)
     strict = mode == AUTO
@@ -190,7 +204,7 @@ def rows(x_lo, x_hi, z_half, extent, width_y, clean, allowed, mode, spacing, min
             if starts.shape[0] < r:
                 break  # the blocks allow no more rows
             _, _, wx, hz = _rows_geometry(x_lo, x_hi, z_half, extent, starts, spacing, min_gap, depth_ratio)
-            seen = _view_aspect(wx, width_y, hz)
+            seen = _view_aspect(wx, width_y, hz, az, el)
             err = abs(math.log(seen / aspect))
             if err < best:
                 best, n_rows = err, r

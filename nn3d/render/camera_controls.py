@@ -12,6 +12,7 @@ from vispy.util import transforms
 from vispy.util.quaternion import Quaternion
 
 from ..camera_pose import CameraState
+from .vispy_compat import rotation_matrix, set_arcball_rotation
 
 MODES = ("turntable", "arcball", "fly")
 
@@ -34,7 +35,7 @@ def _axis_angle(r: np.ndarray) -> tuple[float, np.ndarray]:
 
 def _turntable_rotation(state: CameraState) -> np.ndarray:
     probe = scene.TurntableCamera(up="+z", azimuth=state.azimuth, elevation=state.elevation, roll=state.roll)
-    return probe._get_rotation_tr()
+    return rotation_matrix(probe)
 
 
 def apply(view, state: CameraState) -> None:
@@ -44,8 +45,7 @@ def apply(view, state: CameraState) -> None:
     cam.scale_factor = 2 * state.distance * math.tan(math.radians(max(state.fov, 1.0) / 2))
     if isinstance(cam, scene.ArcballCamera):
         angle, (x, y, z) = _axis_angle(_turntable_rotation(state))
-        cam._quaternion = Quaternion.create_from_axis_angle(math.radians(angle), x, z, y)  # arcball swaps y, z
-        cam.view_changed()
+        set_arcball_rotation(cam, Quaternion.create_from_axis_angle(math.radians(angle), x, z, y))  # swaps y, z
     else:
         cam.azimuth, cam.elevation, cam.roll = state.azimuth, state.elevation, state.roll
 
@@ -59,7 +59,7 @@ def state_of(view) -> CameraState:
 
     # VisPy's turntable rotation is rotate(el, -x) . rotate(az, z) . rotate(roll, y) on row vectors, i.e. the
     # intrinsic Y-Z-X Euler angles (roll, az, -el) of its transpose
-    roll, azimuth, minus_el = Rotation.from_matrix(cam._get_rotation_tr()[:3, :3].T).as_euler("YZX", degrees=True)
+    roll, azimuth, minus_el = Rotation.from_matrix(rotation_matrix(cam)[:3, :3].T).as_euler("YZX", degrees=True)
     if abs(minus_el) > 90:  # the other solution, with the elevation a turntable can take
         roll, azimuth, minus_el = roll + 180, 180 - azimuth, minus_el + 180
 

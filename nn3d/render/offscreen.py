@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .output_files import IMAGE_SUFFIXES, CaptureError, check_out, finish, reserve_temp
+from .vispy_compat import draw_scene
 
 DEFAULT_TILE = 4096  # tiles are at most this (and the GL limit): bounds the memory of one offscreen render
 MAX_CANVAS = 4096  # the canvas of a larger screenshot is scaled down to at most this (text keeps its look)
@@ -41,8 +42,34 @@ def _max_point_size(scene) -> float:
     return float(np.max(gl.glGetParameter(gl.GL_ALIASED_POINT_SIZE_RANGE)))
 
 
-def largest_sprite_px(scene) -> float:
-    """Diameter in canvas pixels of the largest neuron sprite at the current camera (as neurons.vert sizes it)."""
+def sprite_px(neurons, points: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Diameter in framebuffer pixels of the sprites that the neuron visual ``neurons`` draws at world
+    ``points`` (n, 3), when one canvas pixel is ``scale`` framebuffer pixels (an image rendered at ``scale``
+    times the canvas size). float64 (n,).
+
+    The one Python owner of the sprite-size formula; its GLSL twin is ``shaders/neurons.vert``'s
+    ``gl_PointSize = max(2.0 * u_radius * px_per_unit, u_min_px)``, where ``px_per_unit`` is how many
+    framebuffer pixels one world unit covers at the point, measured the same way: map a point 100 pixels to
+    the right, at the same depth, back into the visual. ``tests/test_sprite_size.py`` checks the two agree on
+    rendered sprites. The tiled path uses it to give each tile a margin of half the largest sprite.
+    """
+    pts = np.asarray(points, np.float64).reshape(-1, 3)
+    radius = float(neurons.shared_program["u_radius"])
+    min_px = float(neurons.shared_program["u_min_px"])
+    if len(pts) == 0:
+        return np.zeros(0)
+    c = neurons.get_transform("visual", "canvas").map(pts)
+    shifted = c + np.c_[100.0 * c[:, 3], np.zeros((len(c), 3))]
+    right = neurons.get_transform("canvas", "visual").map(shifted)
+    units = np.linalg.norm(right[:, :3] / right[:, 3:4] - pts, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        px = np.where(units > 0, 2 * radius * 100.0 * scale / units, 0.0)
+    return np.maximum(np.nan_to_num(px, nan=0.0, posinf=0.0), min_px)
+
+
+def largest_sprite_px(scene, scale: float = 1.0) -> float:
+    """Diameter in framebuffer pixels (canvas pixels times ``scale``) of the largest neuron sprite at the
+    current camera: :func:`sprite_px` of the nearest neuron in front of the eye (any one, orthographic)."""
     pos = scene.layout.positions
     if len(pos) == 0:
         return 0.0
@@ -56,13 +83,7 @@ def largest_sprite_px(scene) -> float:
             return 0.0
     else:
         i = 0
-    to_canvas = scene.neurons.get_transform("visual", "canvas")
-    to_visual = scene.neurons.get_transform("canvas", "visual")
-    c = to_canvas.map(pos[i : i + 1].astype(np.float64))[0]
-    right = to_visual.map((c + np.array([100.0 * c[3], 0, 0, 0]))[None])[0]
-    units = np.linalg.norm(right[:3] / right[3] - pos[i])
-    radius = float(scene.neurons.shared_program["u_radius"])
-    return 2 * radius * 100.0 / units if units > 0 else 0.0
+    return float(sprite_px(scene.neurons, pos[i : i + 1], scale)[0])
 
 
 def render_region(canvas, region, size, bgcolor=None) -> np.ndarray:
@@ -82,7 +103,7 @@ def render_region(canvas, region, size, bgcolor=None) -> np.ndarray:
     canvas.push_fbo(fbo, rect[:2], rect[2:])
     try:
         canvas.transforms.configure(viewport=(0, 0, w, h), fbo_size=(w, h), fbo_rect=rect)
-        canvas._draw_scene(bgcolor=bgcolor)  # what canvas.render does between push_fbo and read
+        draw_scene(canvas, bgcolor)  # what canvas.render does between push_fbo and read
         return np.array(fbo.read())
     finally:
         canvas.pop_fbo()
@@ -114,7 +135,7 @@ def render_image(scene, size, transparent: bool = False, max_tile: int | None = 
         if width <= tile and height <= tile:
             image = render_region(canvas, (0, 0, cw, ch), (width, height), bgcolor)
         else:
-            sprite = min(largest_sprite_px(scene) * max(sx, sy), _max_point_size(scene))
+            sprite = min(largest_sprite_px(scene, max(sx, sy)), _max_point_size(scene))
             margin = int(math.ceil(sprite / 2)) + 2
             step = tile - 2 * margin
             if step < 16:

@@ -14,26 +14,32 @@ from vispy import scene
 from vispy.color import Color
 
 from ..analysis import data as D
+from ..analysis.panel_kinds import PANEL_KINDS, column_kinds, default_frame, detail_kind, detail_kinds
 from ..colormaps import lut as colormap_lut
+from ..kernels import rgba
 from ..network import NetworkError
+from .vispy_compat import child_widgets
 
 PANEL_BG = "#11141b"
 TITLE = dict(color="#d8deea", font_size=8, anchor_x="left", anchor_y="bottom")
 SERIES_COLORS = ["#ffb347", "#5fd3f3", "#9be07a", "#f37f9d", "#c59bff"]
-PANEL_KINDS = ("weights", "hist", "curves", "filters", "attention", "function")
+PANEL_NAN = (17, 20, 27, 255)  # NaN cells (a filter mosaic's gaps) in the panels' background colour
 
 
-def colorize(values: np.ndarray, cmap: str = "viridis", lo=None, hi=None, nan=(17, 20, 27, 255)) -> np.ndarray:
-    """RGBA8 image of a 2-D array through a colormap, ``lo..hi`` (default min..max) to its 255 levels."""
+def colorize(values: np.ndarray, cmap: str = "viridis", lo=None, hi=None) -> np.ndarray:
+    """RGBA8 image of a 2-D array through a colormap, ``lo..hi`` (default finite min..max) to its 255 levels:
+    the kernels' :func:`~nn3d.kernels.rgba` with one global range (NumPy: a panel is small), NaN in the
+    panels' background colour."""
     v = np.asarray(values, np.float64)
+    vrange = None if lo is None and hi is None else _filled_range(v, lo, hi)
+    return rgba(v, colormap_lut(cmap, PANEL_NAN), mode="global", vrange=vrange, kernel="numpy")
+
+
+def _filled_range(v: np.ndarray, lo, hi) -> tuple[float, float]:
     finite = v[np.isfinite(v)]
     lo = float(finite.min()) if lo is None and finite.size else (lo or 0.0)
     hi = float(finite.max()) if hi is None and finite.size else (hi or 1.0)
-    scale = 254.0 / (hi - lo) if hi > lo else 0.0
-    level = np.clip(np.rint((np.nan_to_num(v, nan=lo) - lo) * scale), 0, 254).astype(np.intp)
-    out = colormap_lut(cmap)[level].copy()
-    out[~np.isfinite(v)] = nan
-    return out
+    return lo, max(lo, hi)
 
 
 class Panel:
@@ -409,19 +415,11 @@ class FunctionPanel(Panel):
                            f"in [{finite.min():.3g}, {finite.max():.3g}]" if finite.size else "")
 
 
-PANELS = {"weights": WeightsPanel, "hist": HistPanel, "curves": CurvesPanel, "filters": FiltersPanel,
-          "attention": AttentionPanel, "function": FunctionPanel}
-
-
-def detail_kind(source, layer: int) -> str:
-    """Which panel fits a layer best in the explorer's last slot: filters, attention or its function."""
-    net = source.network
-    if net.layers[layer].kind == "attention":
-        return "attention"
-    c = D.incoming_weighted(net, layer)
-    if c is not None and net.connections[c].kind == "conv":
-        return "filters"
-    return "function"
+PANELS: dict[str, type[Panel]] = {cls.kind: cls for cls in (WeightsPanel, HistPanel, CurvesPanel, FiltersPanel,
+                                                            AttentionPanel, FunctionPanel)}
+"""The view class of each kind of :data:`nn3d.analysis.panel_kinds.PANEL_KINDS` (the registry of kinds)."""
+if list(PANELS) != list(PANEL_KINDS):  # a kind without a view, or a view of no kind: fail at import
+    raise ImportError(f"panel views {sorted(PANELS)} do not match the panel kinds {sorted(PANEL_KINDS)}")
 
 
 class PanelColumn:
@@ -435,12 +433,11 @@ class PanelColumn:
     def __init__(self, canvas, view, source, fraction: float = 0.42, layer: int | None = None):
         self.canvas, self.view, self.source, self.fraction = canvas, view, source, fraction
         central = canvas.central_widget
-        if view in central._widgets:  # the explorer places the 3D view itself from now on
+        if view in child_widgets(central):  # the explorer places the 3D view itself from now on
             central.remove_widget(view)
             view.parent = central
-        kinds = ["weights", "hist"] + (["curves"] if source.recording is not None else [])
-        self.column = [PANELS[k](parent=central) for k in kinds]
-        self.details = {k: PANELS[k](parent=central) for k in ("filters", "attention", "function")}
+        self.column = [PANELS[k](parent=central) for k in column_kinds(source.recording is not None)]
+        self.details = {k: PANELS[k](parent=central) for k in detail_kinds()}
         self.by_kind = {p.kind: p for p in self.column} | self.details
         self.layer = self._default_layer() if layer is None else layer
         self.frame = 0
@@ -511,12 +508,6 @@ class PanelColumn:
         panel.head += 1
         panel.frame = None  # redraw
         self.update()
-
-
-def default_frame(source, kind: str) -> int:
-    """The frame a panel shows when none is asked for: the weights after training (the last recorded
-    step), the first sample otherwise."""
-    return source.n_frames - 1 if kind in ("weights", "filters") else 0
 
 
 def render_panel(source, kind: str, layer: int, frame: int | None = None, size=(900, 520),

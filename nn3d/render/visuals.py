@@ -10,6 +10,7 @@ from vispy.visuals import Visual
 from ..memory import TooLargeError
 from .lod import edge_alpha
 from .shaders import load
+from .vispy_compat import current_target, gl_state, set_renderbuffer_format
 
 DEPTH_COMPONENT24 = 0x81A6
 
@@ -176,7 +177,7 @@ class EdgesVisual(Visual):
             self._draw_layer(key)
         gloo.set_state(depth_test=False, blend=True, blend_func=("one", "one_minus_src_alpha"))
         self._composite.draw("triangle_strip")
-        gloo.set_state(**self._vshare.gl_state)
+        gloo.set_state(**gl_state(self))
         gloo.set_depth_mask(True)
 
     def _draw_edges(self):
@@ -216,15 +217,15 @@ class EdgesVisual(Visual):
         canvas = getattr(self, "canvas", None)
         if not self.cache_layer or canvas is None:
             return None
-        try:  # VisPy's framebuffer and viewport stacks (private): what canvas.render/push_fbo draw into
-            fbo, stack = canvas._current_framebuffer()[0], canvas._vp_stack
-        except AttributeError:  # a VisPy without them: no layer, draw directly
+        target = current_target(canvas)  # what canvas.render/push_fbo draw into
+        if target is None:  # a VisPy without it: no layer, draw directly
             return None
+        fbo, viewport = target
         shape = tuple(fbo.color_buffer.shape[:2]) if fbo is not None else tuple(canvas.physical_size[::-1])
         # the layer's depth must have the frame's precision, or edges that touch a neuron show in one and not in
         # the other: gloo's depth render buffers have 16 bits, a window has its configured depth size
         depth_bits = 16 if fbo is not None else int(canvas.context.config.get("depth_size") or 24)
-        viewport = tuple(stack[-1]) if stack else (0, 0, *canvas.physical_size)
+        viewport = viewport or (0, 0, *canvas.physical_size)
         clip = self.get_transform("visual", "render").map(np.eye(4)).round(9)
         occ = self.occluder
         occluder = (None if occ is None or not occ.visible else
@@ -238,7 +239,7 @@ class EdgesVisual(Visual):
             texture = gloo.Texture2D(shape + (4,), format="rgba", interpolation="nearest")
             depth = gloo.RenderBuffer(shape, format="depth")
             if depth_bits > 16:  # gloo only knows "depth" (16 bits); GLIR takes a GL format too
-                depth._glir.command("SIZE", depth.id, shape, DEPTH_COMPONENT24)
+                set_renderbuffer_format(depth, shape, DEPTH_COMPONENT24)
             self._layer = gloo.FrameBuffer(color=texture, depth=depth), shape, depth_bits
             self._composite["u_layer"] = texture
             self._composite["u_size"] = (float(shape[1]), float(shape[0]))

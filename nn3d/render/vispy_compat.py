@@ -1,0 +1,69 @@
+"""The VisPy internals nn3d relies on, each behind one function (VisPy 0.17; ``tests/test_vispy_compat.py``
+pins every one of them, so a VisPy upgrade that removes or changes one fails there, by name, not somewhere
+deep in a render).
+
+Why each is needed:
+
+- :func:`draw_scene`: ``SceneCanvas.render(region, size)`` cannot scale a region onto a differently sized
+  framebuffer, so the offscreen path pushes its own FBO and draws the scene between push and read.
+- :func:`current_target`: the edge layer caches a framebuffer-sized texture; it must know which framebuffer
+  and viewport the frame draws into (a window, or ``render``/``push_fbo``'s FBO).
+- :func:`set_renderbuffer_format`: gloo's depth render buffers have 16 bits; a window's depth has 24, and the
+  edge layer's depth must match the frame's precision.
+- :func:`gl_state`: the GL state a visual declared (``set_gl_state``), restored after the edge composite.
+- :func:`rotation_matrix`, :func:`set_arcball_rotation`: converting between the turntable and arcball cameras
+  needs their rotation, which VisPy keeps private.
+- :func:`child_widgets`: the widgets a grid lays out (the panel column takes the 3-D view out of that layout).
+
+Subclass hooks of ``vispy.visuals.Visual`` (``_draw_mode``, ``_prepare_transforms``, ``_compute_bounds``) are
+VisPy's documented way to write a visual; the visuals use them directly and the test pins them too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def draw_scene(canvas, bgcolor=None) -> None:
+    """Clear the current framebuffer to ``bgcolor`` (None: the canvas's) and draw ``canvas``'s scene into it:
+    what ``SceneCanvas.render`` does between ``push_fbo`` and reading the pixels back."""
+    canvas._draw_scene(bgcolor=bgcolor)
+
+
+def current_target(canvas):
+    """``(fbo, viewport)`` the canvas draws into now: the framebuffer on top of its stack (None: the canvas's
+    own) and the viewport on top of its viewport stack (None: the whole framebuffer). None when this VisPy
+    does not expose them (callers then skip what needs them)."""
+    try:
+        fbo, stack = canvas._current_framebuffer()[0], canvas._vp_stack
+    except AttributeError:
+        return None
+    return fbo, (tuple(stack[-1]) if stack else None)
+
+
+def set_renderbuffer_format(buffer, shape, gl_format: int) -> None:
+    """Give a ``gloo.RenderBuffer`` of ``shape`` (height, width) the GL internal format ``gl_format`` (e.g.
+    ``GL_DEPTH_COMPONENT24``): gloo's ``resize`` only knows "depth" (16 bits), GLIR takes any GL format."""
+    buffer._glir.command("SIZE", buffer.id, tuple(shape), int(gl_format))
+
+
+def gl_state(visual) -> dict:
+    """The GL state ``visual`` declared with ``set_gl_state`` (a dict for ``gloo.set_state``)."""
+    return visual._vshare.gl_state
+
+
+def rotation_matrix(camera) -> np.ndarray:
+    """The 4x4 rotation of a turntable or arcball camera (row vectors, as VisPy's transforms)."""
+    return camera._get_rotation_tr()
+
+
+def set_arcball_rotation(camera, quaternion) -> None:
+    """Set an ``ArcballCamera``'s rotation to ``quaternion`` (a ``vispy.util.quaternion.Quaternion``) and
+    redraw."""
+    camera._quaternion = quaternion
+    camera.view_changed()
+
+
+def child_widgets(widget) -> list:
+    """The widgets ``widget`` lays out (those added with ``add_widget``/``add_view``), as a new list."""
+    return list(widget._widgets)
