@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..activations import Activations
+from ..memory import BYTES_PER_NEURON, check_fits
 from ..network import Connection, Network
 from ._base import IngestError
 
@@ -122,6 +123,9 @@ def infer(tensors: dict[str, np.ndarray], name: str, ordered: bool = False) -> N
 
 
 def zeros(net: Network, path: Path) -> Activations:
+    """One frame of zeros, after checking that a network of this size fits (shapes come from the file)."""
+    check_fits(BYTES_PER_NEURON * float(net.n_neurons), f"{path.name}'s network of {net.n_neurons:,} neurons",
+               "use a smaller model")
     log.warning("nn3d: %s holds weights only: activations are one frame of zeros", path.name)
     return Activations(np.zeros((1, net.n_neurons), np.float32), ("zeros (weights only)",))
 

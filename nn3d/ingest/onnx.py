@@ -11,13 +11,16 @@ Symbolic input dims are fixed before shape inference: batch 1, other symbolic di
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..activations import Activations
+from ..memory import BYTES_PER_NEURON, check_fits
 from ..network import Connection, Network
 from ._base import IngestError
+from ._onnx_checks import check_initializers, check_tensor, sorted_nodes
 
 log = logging.getLogger("nn3d")
 SUFFIXES = (".onnx",)
@@ -65,6 +68,12 @@ def _load(path: Path):
         raise IngestError(f"{path.name} is not a valid ONNX file: {type(e).__name__}") from None
     if not model.graph.node:
         raise IngestError(f"{path.name}: the ONNX graph has no nodes; nothing to draw")
+    check_initializers(model.graph, path.name)
+    order = sorted_nodes(model.graph, path.name)
+    if any(a is not b for a, b in zip(order, model.graph.node)):  # acyclic but out of order: put it in order
+        copies = [type(n).FromString(n.SerializeToString()) for n in order]
+        del model.graph.node[:]
+        model.graph.node.extend(copies)
     inits = {i.name for i in model.graph.initializer}
     for inp in model.graph.input:
         if inp.name in inits:
@@ -82,10 +91,11 @@ def _load(path: Path):
 class _Graph:
     """Walks the ONNX nodes in order, like the torch tracer walks a forward pass."""
 
-    def __init__(self, model):
+    def __init__(self, model, file: str = "model.onnx"):
         from onnx import numpy_helper
 
         g = model.graph
+        self.file, self.neurons = file, 0  # neurons: in the layers made so far (for the memory check)
         self.consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
         self.shapes = {}
         for v in list(g.value_info) + list(g.input) + list(g.output):
@@ -105,6 +115,9 @@ class _Graph:
             raise IngestError(f"ONNX value {value!r} has no known shape (shape inference could not resolve it)")
         if shape and shape[0] == self.batch:
             shape = shape[1:]  # else the batch was folded into another axis, e.g. (batch * tokens, dim)
+        # a few bytes of protobuf can declare a [1, 3e9] input: refuse before anything of that size is made
+        check_fits(BYTES_PER_NEURON * float(self.neurons + math.prod(shape)),
+                   f"{self.file}'s value {value!r} of shape {list(shape)[:8]}", "give the model smaller inputs")
         return tuple(shape) or (1,)
 
     def new(self, name, kind, value, inputs=(), activation=None) -> int:
@@ -116,19 +129,20 @@ class _Graph:
         for src, *_ in layer["inputs"]:
             self.layers[src]["consumers"] += 1
         self.layers.append(layer)
+        self.neurons += math.prod(layer["shape"])
         self.prov[value] = ("node", len(self.layers) - 1)
         return len(self.layers) - 1
 
     def size(self, i: int) -> int:
-        return int(np.prod(self.layers[i]["shape"]))
+        return math.prod(self.layers[i]["shape"])
 
     def materialize(self, value: str, where: str) -> int:
         p = self.prov[value]
-        if p[0] == "node" and self.size(p[1]) == int(np.prod(self.per_sample(value))):
+        if p[0] == "node" and self.size(p[1]) == math.prod(self.per_sample(value)):
             return p[1]
         sources = [p[1]] if p[0] == "node" else sorted(p[1])
         ops = p[2] if p[0] == "pending" else frozenset()
-        size = int(np.prod(self.per_sample(value)))
+        size = math.prod(self.per_sample(value))
         if len(sources) == 1 and ops and ops <= ELEMENTWISE_OPS:  # a decomposed activation (GELU, SiLU, ...)
             layer = self.layers[sources[0]]
             if layer["kind"] != "input" and layer["activation"] is None and layer["consumers"] == 0 \
@@ -155,6 +169,7 @@ class _Graph:
         if op == "Constant" and "value" in attrs:
             from onnx import numpy_helper
 
+            check_tensor(attrs["value"], self.file, f"constant of node {name!r}")
             self.consts[out] = numpy_helper.to_array(attrs["value"])
             return
         if op == "Identity" and n.input[0] in self.consts:
@@ -191,7 +206,7 @@ class _Graph:
             if op == "MatMul" or not attrs.get("transB", 0):
                 w = w.T
             s, d = self.layers[src]["shape"], self.per_sample(out)
-            kind = "dense" if self.size(src) == w.shape[1] and int(np.prod(d)) == w.shape[0] else "linear"
+            kind = "dense" if self.size(src) == w.shape[1] and math.prod(d) == w.shape[0] else "linear"
             if kind == "linear" and (s[-1] != w.shape[1] or d[-1] != w.shape[0]):
                 kind, w = "generic", None
             self.new(name, "dense", out, [(src, kind, w, None, None)])
@@ -250,7 +265,7 @@ class _Graph:
         join its chain (``op`` recorded, so that a decomposed activation can be recognised)."""
         keep = op in ALIAS
         for o in outputs:
-            if p[0] == "node" and o in self.shapes and self.size(p[1]) == int(np.prod(self.per_sample(o))):
+            if p[0] == "node" and o in self.shapes and self.size(p[1]) == math.prod(self.per_sample(o)):
                 self.prov[o] = p
             elif p[0] == "pending":
                 self.prov[o] = p if keep else ("pending", p[1], p[2] | {op})
@@ -275,7 +290,7 @@ class _Graph:
         offsets, idx, srcs = 0, [], []
         for v in n.input:
             shape = self.per_sample(v)
-            size = int(np.prod(shape))
+            size = math.prod(shape)
             if v in self.prov:
                 srcs.append((self.materialize(v, name), offsets, size))
                 idx.append(np.arange(offsets, offsets + size).reshape(shape))
@@ -303,7 +318,7 @@ def _network(graph: _Graph, name: str) -> Network:
 
 def _run(model, graph: _Graph, path: Path) -> Activations:
     """One frame through onnxruntime on a seeded random input, or zeros without it."""
-    n = sum(int(np.prod(layer["shape"])) for layer in graph.layers)
+    n = sum(math.prod(layer["shape"]) for layer in graph.layers)
     try:
         import onnxruntime as ort
     except ImportError:
@@ -320,10 +335,15 @@ def _run(model, graph: _Graph, path: Path) -> Activations:
     feeds = {}
     inits = set(graph.consts)
     types = {1: np.float32, 10: np.float16, 11: np.float64, 7: np.int64, 6: np.int32}
+    shapes = {inp.name: tuple(d.dim_value for d in inp.type.tensor_type.shape.dim) for inp in g.input
+              if inp.name not in inits}
+    # random feeds (drawn as float64), the returned values and their float32 copies
+    check_fits(16.0 * sum(math.prod(s) for s in shapes.values()) + 8.0 * n, f"running {path.name}",
+               "give the model smaller inputs")
     for inp in g.input:
         if inp.name in inits:
             continue
-        shape = tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)
+        shape = shapes[inp.name]
         dtype = types.get(inp.type.tensor_type.elem_type, np.float32)
         feeds[inp.name] = (rng.standard_normal(shape) if np.issubdtype(dtype, np.floating)
                            else rng.integers(0, 2, shape)).astype(dtype)
@@ -337,7 +357,7 @@ def _run(model, graph: _Graph, path: Path) -> Activations:
     values = np.zeros((1, n), np.float32)
     col = 0
     for layer in graph.layers:
-        size = int(np.prod(layer["shape"]))
+        size = math.prod(layer["shape"])
         v = results.get(layer["value"])
         if v is None:
             v = feeds.get(layer["value"])
@@ -352,7 +372,7 @@ def read(path: Path, run: bool = True):
     """(Network, Activations) from an ONNX file; ``run=False`` skips onnxruntime (zeros)."""
     path = Path(path)
     model = _load(path)
-    graph = _Graph(model)
+    graph = _Graph(model, path.name)
     inputs = [inp.name for inp in model.graph.input if inp.name not in graph.consts]
     for name in inputs:
         graph.new("input" if len(inputs) == 1 else name, "input", name)

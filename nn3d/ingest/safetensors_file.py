@@ -24,10 +24,50 @@ DTYPES = {
 }
 CODES = {np.dtype(v): k for k, v in DTYPES.items() if k not in ("BF16",)}
 MAX_HEADER = 100 * 2**20
+ZERO_SHAPE_SLACK = 1 << 20  # elements a zero-element tensor may declare beyond the file's bytes
+MAX_NDIM = 32  # numpy's limit is 64; no model tensor comes near
+
+
+def _no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise _Malformed(f"its header names tensor {dup!r} twice")
+    return dict(pairs)
+
+
+class _Malformed(Exception):
+    """A header that parses but breaks the format (the message says how); becomes an IngestError."""
+
+
+def _entry(name: str, e) -> tuple[str, tuple[int, ...], int, int]:
+    """(dtype code, shape, begin, end) of one header entry, every field type- and range-checked."""
+    if not isinstance(e, dict):
+        raise _Malformed(f"tensor {name!r} has a malformed entry (not an object)")
+    dtype, shape, offsets = e.get("dtype"), e.get("shape"), e.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise _Malformed(f"tensor {name!r} has an unknown dtype {str(dtype)[:20]!r} "
+                         f"(nn3d reads {', '.join(DTYPES)})")
+
+    def whole(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not isinstance(shape, list) or len(shape) > MAX_NDIM or not all(whole(d) and d >= 0 for d in shape):
+        raise _Malformed(f"tensor {name!r} has a malformed shape (a list of at most {MAX_NDIM} "
+                         "non-negative integers expected)")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(whole(o) for o in offsets)):
+        raise _Malformed(f"tensor {name!r} has malformed data_offsets (two integers expected)")
+    begin, end = offsets
+    if not 0 <= begin <= end:
+        raise _Malformed(f"tensor {name!r} has data_offsets {begin}..{end} (negative or reversed)")
+    return dtype, tuple(shape), begin, end
 
 
 def read_header(path: str | Path) -> tuple[dict, dict, int]:
-    """(tensor entries, metadata, byte offset of the data); :class:`IngestError` if not a safetensors file."""
+    """(tensor entries, metadata, byte offset of the data); :class:`IngestError` (one line) unless ``path`` is a
+    well-formed safetensors file: the header is a UTF-8 JSON object without duplicate names, every entry has a
+    known dtype, a shape of non-negative integers and data offsets that lie in the file, match the shape and
+    do not overlap another tensor's (so the tensors together never declare more bytes than the file holds)."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -37,38 +77,61 @@ def read_header(path: str | Path) -> tuple[dict, dict, int]:
         (n,) = struct.unpack("<Q", head)
         if n > min(MAX_HEADER, size - 8):
             raise IngestError(f"{path.name} is not a safetensors file (header length {n} for {size} bytes)")
-        try:
-            header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise IngestError(f"{path.name} is not a safetensors file (its header is not JSON)") from None
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise IngestError(f"{path.name} is not a safetensors file (its header is not UTF-8)") from None
+    except (json.JSONDecodeError, RecursionError):
+        raise IngestError(f"{path.name} is not a safetensors file (its header is not JSON)") from None
+    except _Malformed as e:
+        raise IngestError(f"{path.name}: {e}") from None
     if not isinstance(header, dict):
         raise IngestError(f"{path.name} is not a safetensors file (its header is not a JSON object)")
     meta = header.pop("__metadata__", None) or {}
-    start = 8 + n
-    for name, e in header.items():
-        try:
-            begin, end = e["data_offsets"]
-            count = math.prod(e["shape"]) * np.dtype(DTYPES[e["dtype"]]).itemsize
-        except (KeyError, TypeError, ValueError):
-            raise IngestError(f"{path.name}: tensor {name!r} has a malformed entry") from None
-        if end - begin != count or start + end > size:
-            raise IngestError(f"{path.name}: tensor {name!r} does not fit the file (truncated or corrupt?)")
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise IngestError(f"{path.name}: its __metadata__ is not an object of strings")
+    start, data = 8 + n, size - 8 - n
+    spans = []
+    try:
+        for name, e in header.items():
+            dtype, shape, begin, end = _entry(name, e)
+            count = math.prod(shape)  # Python integers: no overflow, however large the declared shape
+            if count == 0 and math.prod(d for d in shape if d) > max(data, ZERO_SHAPE_SLACK):
+                raise _Malformed(f"tensor {name!r} declares shape {list(shape)} with no data (a zero-length axis "
+                                 "beside axes far larger than the file)")
+            if end - begin != count * np.dtype(DTYPES[dtype]).itemsize or end > data:
+                raise _Malformed(f"tensor {name!r} does not fit the file (shape {list(shape)[:8]} needs "
+                                 f"{count * np.dtype(DTYPES[dtype]).itemsize} bytes at {begin}..{end}, the file "
+                                 f"holds {data}: truncated or corrupt?)")
+            spans.append((begin, end, name))
+    except _Malformed as e:
+        raise IngestError(f"{path.name}: {e}") from None
+    spans.sort()
+    for (_, end_a, a), (begin_b, end_b, b) in zip(spans, spans[1:]):
+        if begin_b < end_a and begin_b < end_b:
+            raise IngestError(f"{path.name}: tensors {a!r} and {b!r} overlap in the file (corrupt or crafted)")
     return header, meta, start
 
 
 def read(path: str | Path, names=None) -> tuple[dict[str, np.ndarray], dict]:
-    """Tensors as read-only memory maps (BF16 converted to float32), and the metadata."""
+    """Tensors as read-only views of one memory map of the file (BF16 converted to float32), and the metadata.
+
+    One map per file, not one per tensor: a map holds a file descriptor, and a model of 1,100 tensors would
+    otherwise exceed the common limit of 1,024. A tensor whose offset is not a multiple of its item size is
+    copied (compiled kernels want aligned arrays)."""
     header, meta, start = read_header(path)
+    size = Path(path).stat().st_size
+    whole = np.memmap(path, dtype=np.uint8, mode="r") if size > start else np.empty(0, np.uint8)
     out = {}
     for name, e in header.items():
         if names is not None and name not in names:
             continue
-        shape, (begin, _) = tuple(e["shape"]), e["data_offsets"]
+        shape, (begin, end) = tuple(e["shape"]), e["data_offsets"]
         dtype = np.dtype(DTYPES[e["dtype"]])
-        if math.prod(shape) == 0:
-            arr = np.empty(shape, dtype)
-        else:
-            arr = np.memmap(path, dtype=dtype, mode="r", offset=start + begin, shape=shape)
+        arr = whole[start + begin : start + end].view(dtype).reshape(shape)
+        if (start + begin) % dtype.itemsize:
+            arr = np.array(arr)
         if e["dtype"] == "BF16":
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr

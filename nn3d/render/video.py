@@ -7,15 +7,19 @@ the video); ``training`` plays a training recording the same way, titled with it
 
 Video: MP4 through imageio-ffmpeg (libx264, yuv420p: even sizes only), GIF through Pillow (Pillow merges
 identical consecutive GIF frames into one longer frame). Output goes to a temporary file in the target folder,
-renamed at the end; on any error or interrupt it is removed, so no half-written file is left.
+decoded again to check that it holds its frames (an encoder out of disk space can exit without an error), then
+renamed; on any error, and on SIGTERM or SIGINT, it is removed, so no half-written file is left.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +166,82 @@ class _VideoWriter:
     def close(self) -> None:
         self.file.close()
 
+    def abort(self) -> None:
+        """Close after a failure or an interrupt: the file is thrown away, so errors closing it are not news."""
+        try:
+            self.file.close()
+        except Exception:  # noqa: BLE001 - the first error is the one being reported
+            pass
+
+
+def decoded_frames(path: Path) -> int:
+    """Frames a video file decodes to (0 when it does not decode): an MP4 through ffmpeg, a GIF through Pillow,
+    which also needs the GIF trailer. An encoder that runs out of disk can exit without raising; this is the
+    check that the file is whole before it gets its final name."""
+    try:
+        if path.suffix.lower() == ".gif":
+            from PIL import Image
+
+            with open(path, "rb") as f:
+                f.seek(-1, 2)
+                if f.read(1) != b";":  # no trailer: the file was cut short
+                    return 0
+            with Image.open(path) as im:
+                n = int(getattr(im, "n_frames", 1))
+                for i in range(n):
+                    im.seek(i)
+                    im.load()
+            return n
+        import imageio_ffmpeg
+
+        n, _secs = imageio_ffmpeg.count_frames_and_secs(str(path))
+        return int(n or 0)
+    except Exception:  # noqa: BLE001 - any failure to decode means the same: not a whole video
+        return 0
+
+
+def check_video(tmp: Path, out: Path, frames: int) -> None:
+    """Raise :class:`CaptureError` unless ``tmp`` decodes to the ``frames`` written (a GIF: 1..frames, as Pillow
+    merges identical consecutive frames)."""
+    n = decoded_frames(tmp)
+    ok = 1 <= n <= frames if tmp.suffix.lower() == ".gif" else n == frames
+    if not ok:
+        raise CaptureError(f"cannot write {out}: the encoded video decodes to {n} of its {frames} frames "
+                           "(disk full, or the encoder failed); nothing was written")
+
+
+class RecordingInterrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived while recording; the temporary file was removed. ``signum``: the signal."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_interrupt(out: Path):
+    """While recording, SIGTERM and SIGINT raise :class:`RecordingInterrupted` (once: a second signal during
+    the clean-up is ignored), so the ``except`` that removes the temporary file runs; Python's default for
+    SIGTERM would end the process on the spot and leave it. Only the main thread can set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = []
+
+    def handler(signum, _frame):
+        if fired:
+            return
+        fired.append(signum)
+        raise RecordingInterrupted(f"recording {out.name} interrupted by {signal.Signals(signum).name}: "
+                                   "nothing was written", signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+
 
 def check_record_args(out, path, frames, fps, animate, activations, size) -> str | list[CameraState]:
     """Validate :func:`record`'s input before anything is rendered; returns the parsed camera path."""
@@ -201,30 +281,40 @@ def record(net: Network, activations: Activations | None, out, path="orbit", fra
     """
     out = Path(out)
     kind = check_record_args(out, path, frames, fps, animate, activations, size)
-    tmp = reserve_temp(out)
-    try:
-        explorer = Explorer(net, activations, size=tuple(size), **scene_options)
-        scene = explorer.scene
+    with _signals_interrupt(out):
+        tmp = reserve_temp(out)
         try:
-            cameras = camera_path(kind, scene, frames)
-            animate_frame = animation(animate, explorer, activations, frames, scene_options.get("frame", 0))
-            bar = Progress(frames, f"recording {out.name}", enabled=progress)
-            writer = _VideoWriter(tmp, fps)
-            try:
-                for i in range(frames):
-                    if animate_frame is not None:
-                        animate_frame(i)
-                    scene.set_camera(cameras[i])
-                    image = render_image(scene, size)
-                    writer.append(np.ascontiguousarray(image[..., :3]))
-                    bar.update()
-            finally:
-                writer.close()
-                bar.close()
-        finally:
-            explorer.close()
-        finish(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            _render_video(net, activations, tmp, out, kind, frames, fps, animate, size, progress, scene_options)
+            check_video(tmp, out, frames)
+            finish(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return out
+
+
+def _render_video(net, activations, tmp, out, kind, frames, fps, animate, size, progress, scene_options):
+    """Every frame of :func:`record`, streamed to the encoder writing ``tmp`` (never more than one frame held)."""
+    explorer = Explorer(net, activations, size=tuple(size), **scene_options)
+    scene = explorer.scene
+    try:
+        cameras = camera_path(kind, scene, frames)
+        animate_frame = animation(animate, explorer, activations, frames, scene_options.get("frame", 0))
+        bar = Progress(frames, f"recording {out.name}", enabled=progress)
+        writer = _VideoWriter(tmp, fps)
+        try:
+            for i in range(frames):
+                if animate_frame is not None:
+                    animate_frame(i)
+                scene.set_camera(cameras[i])
+                image = render_image(scene, size)
+                writer.append(np.ascontiguousarray(image[..., :3]))
+                bar.update()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            bar.close()
+        writer.close()  # writes the trailer: its errors are real (checked again by decoding the file)
+    finally:
+        explorer.close()
