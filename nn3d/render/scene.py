@@ -40,6 +40,7 @@ class NetworkScene:
         ensure_backend()
         from vispy import scene
 
+        from .block_frames import BlockFrames
         from .visuals import Edges, Neurons
 
         self.net, self.layout, self.normalisation = net, layout, normalisation
@@ -62,7 +63,8 @@ class NetworkScene:
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
         self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
                                         anchor_x="left", anchor_y="bottom", pos=(14, 28))
-        self.overlays = [self.edges, self.title]  # everything but the neurons: hidden in the picking pass
+        self.frames = BlockFrames(self.view, net, layout)  # a faint outline under each block
+        self.overlays = [self.edges, self.title, *self.frames.nodes]  # all but the neurons: hidden when picking
         self.view.camera = scene.TurntableCamera(up="+z")
         self.reset_camera()
 
