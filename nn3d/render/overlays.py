@@ -139,7 +139,8 @@ def label_items(net: Network, layout: Layout) -> LabelItems:
         lo, hi = boxes[idx[0]]  # above the block's first layer: where it starts, even if a fold splits it
         anchors.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, boxes[idx, 1, 2].max() + lift))
         texts.append(b.label)
-        prio.append(screen_labels.BLOCK_PRIORITY + 1.0 / (1 + (b.index or 0)))  # None: not a repeated block
+        # repeated blocks first (earlier ones before later ones), then the others
+        prio.append(screen_labels.BLOCK_PRIORITY + (0.0 if b.index is None else 1.0 / (1 + b.index)))
         layer_of.append(-1)
         block_of.append(j)
         single.append(int(idx[0]) if len(idx) == 1 else -1)
