@@ -85,7 +85,8 @@ class Explorer:
                                   colormap=colormap, normalisation=normalisation, show=show,
                                   title=f"nn3d: {net.name}")
         self.canvas, self.view = self.scene.canvas, self.scene.view
-        self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut)
+        self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut,
+                                 title=self.scene.title)
         self.scene.overlays += [*self.overlays.nodes, self.overlays.always]  # all hidden in the picking pass
         self.highlight = Highlight(self.view, self.scene.layout.pitch)
         self.scene.overlays += self.highlight.nodes
@@ -340,6 +341,7 @@ class Explorer:
         else:
             self.highlight.show(self.selected, self.scene.layout.positions)
         self.overlays.set_card("" if self.selected is None else self.selected.describe())
+        self.overlays.focus(None if self.selected is None else self.selected.layer)  # its block's layer labels
         self._update_colorbar()
         if self.panels is not None and neuron is None:
             self.panels.update(neuron=None)

@@ -6,6 +6,8 @@ else is drawn in canvas pixels on top. None of them takes part in picking.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from vispy import scene
 from vispy.visuals.transforms import STTransform
@@ -27,44 +29,91 @@ TEXT = dict(color="white", anchor_x="left", anchor_y="bottom", font_size=9)
 CHAR_PX = 6.2  # a generous average character width of TEXT, in canvas pixels
 
 
+@dataclass(frozen=True)
+class LabelItems:
+    """What can be labelled: ``anchors`` float (n, 3) world points (each text's bottom centre), ``texts``,
+    ``priority`` float (n,); ``layer`` int (n,) the layer a layer label names (-1: a block label); ``block``
+    int (n,) the block (index into ``net.structure``) a label belongs to; ``single`` int (n,) for the label of
+    a one-layer block, that layer (its own label replaces it when shown), else -1."""
+
+    anchors: np.ndarray
+    texts: list
+    priority: np.ndarray
+    layer: np.ndarray
+    block: np.ndarray
+    single: np.ndarray
+
+
 class ScreenLabels(scene.visuals.Text):
     """Labels anchored at 3-D points, placed in canvas pixels each frame and decluttered (no two overlap).
 
-    ``anchors`` (n, 3) world points (the bottom centre of each text), ``texts`` and ``priority`` (n,):
-    before each draw the anchors are projected through ``view`` and :func:`labels.declutter` keeps, shifts or
-    drops them. ``rects`` holds the (m, 4) rectangles of the labels drawn by the last frame. Skipped in the
+    ``items`` (:class:`LabelItems`); ``boxes`` (n_layers, 2, 3) the layers' boxes. Before each draw the
+    anchors are projected through ``view``: block labels are always candidates; a layer's label is one when
+    the layer's projected box is large enough (:func:`labels.close_enough`), when its block is ``focus``
+    (the selected one), or with ``all_layers`` (the HUD). :func:`labels.declutter` then keeps, shifts or
+    drops them, blocks first, around the ``reserved()`` rectangles (title, HUD text). ``rects`` holds the (m, 4)
+    rectangles of the labels drawn by the last frame, ``shown`` their indices into ``items``. Skipped in the
     picking pass (drawn on the black ID background), so a label is never read as a neuron.
     """
 
-    def __init__(self, view, anchors, texts, priority, **kwargs):
+    def __init__(self, view, items: LabelItems, boxes: np.ndarray, reserved=None, **kwargs):
         super().__init__([""], pos=[(0.0, 0.0)], anchor_x="center", anchor_y="bottom", **kwargs)
         self.unfreeze()
-        self._in_view, self._points = view, np.asarray(anchors, float).reshape(-1, 3)
-        self._strings, self._prio = list(texts), np.asarray(priority, float)
-        self._text_px = np.array([screen_labels.text_size(t) for t in self._strings]).reshape(-1, 2)
+        self._in_view, self.items = view, items
+        self._points = np.asarray(items.anchors, float).reshape(-1, 3)
+        b = np.asarray(boxes, float).reshape(-1, 2, 3)
+        self._corners = np.stack([b[:, [i, j, k], [0, 1, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)],
+                                 axis=1).reshape(-1, 3)  # (n_layers * 8, 3)
+        self._text_px = np.array([screen_labels.text_size(t) for t in items.texts]).reshape(-1, 2)
+        self._layer_label = np.zeros(len(b), np.int64)  # each layer's own label's index in ``items``
+        self._layer_label[items.layer[items.layer >= 0]] = np.flatnonzero(items.layer >= 0)
+        # a one-layer block's label and its layer's own label are alternatives: one of them is drawn
+        self._group = np.where(items.single >= 0, items.single, -1)
+        self._group[items.layer >= 0] = np.where(np.isin(items.layer[items.layer >= 0], items.single),
+                                                 items.layer[items.layer >= 0], -1)
+        self._reserved = reserved or (lambda: np.zeros((0, 4)))
         self._placed_for = None
-        self.rects = np.zeros((0, 4))
-        self.defer_to = None  # another label set that replaces this one while it is visible
+        self.rects, self.shown = np.zeros((0, 4)), np.zeros(0, np.int64)
+        self.focus: int | None = None  # the selected block: its layers are labelled
+        self.all_layers = lambda: False  # whether every layer's label is a candidate (the HUD)
         self.freeze()
 
+    def candidates(self, tr, size) -> np.ndarray:
+        """float (n,) this view's priority of each label, -1 where it is not to be drawn. The label of a
+        shown layer that is a block by itself goes just before its block's label (its alternative)."""
+        it = self.items
+        c = tr.map(self._corners)
+        xy = (c[:, :2] / c[:, 3:4]).reshape(-1, 8, 2)
+        behind = (c[:, 3] <= 0).reshape(-1, 8).any(axis=1)
+        extent = np.where(behind[:, None], 0.0, xy.max(axis=1) - xy.min(axis=1))
+        is_layer = it.layer >= 0
+        lay = np.where(is_layer, it.layer, 0)
+        on = ~is_layer | screen_labels.close_enough(extent, size)[lay] | (it.block == self.focus) | self.all_layers()
+        prio = np.where(on, it.priority, -1.0)
+        alone = np.flatnonzero(it.single >= 0)
+        own = self._layer_label[it.single[alone]]
+        prio[own] = np.where(prio[own] >= 0, prio[alone] + 1e-3, -1.0)
+        return prio
+
     def layout(self) -> None:
-        """Project, declutter and set the texts (only when the view changed since the last frame)."""
-        if len(self._strings) == 0:
+        """Project, declutter and set the texts (only when the view or the state changed since the last frame)."""
+        if len(self.items.texts) == 0:
             return
         tr = self._in_view.scene.node_transform(self._in_view.canvas.scene)
+        reserved = np.asarray(self._reserved(), float).reshape(-1, 4)
         key = (tuple(np.round(tr.map(np.zeros((1, 3)))[0], 4)), tuple(self._in_view.canvas.size),
-               tuple(np.round(tr.map(np.eye(3))[:, :3].ravel(), 4)))
+               tuple(np.round(tr.map(np.eye(3))[:, :3].ravel(), 4)), self.focus, self.all_layers(),
+               reserved.round(1).tobytes())
         if key == self._placed_for:
             return
         self._placed_for = key
         p = tr.map(self._points)
         xy = p[:, :2] / p[:, 3:4]
-        front = p[:, 3] > 0
-        keep, placed = screen_labels.declutter(xy, self._text_px, np.where(front, self._prio, -1),
-                                               bounds=self._in_view.canvas.size)
-        keep &= front
-        self.rects = placed[keep]
-        texts = [t for t, k in zip(self._strings, keep) if k]
+        prio = np.where(p[:, 3] > 0, self.candidates(tr, self._in_view.canvas.size), -1.0)
+        keep, placed = screen_labels.declutter(xy, self._text_px, prio, bounds=self._in_view.canvas.size,
+                                               reserved=reserved, group=self._group)
+        self.rects, self.shown = placed[keep], np.flatnonzero(keep)
+        texts = [self.items.texts[i] for i in self.shown]
         # in canvas pixels (y down) anchor_y="bottom" hangs the text below its position: give the top edge
         with self.events.update.blocker():  # setting the text inside a draw must not ask for another draw
             self.text = texts or [""]
@@ -73,36 +122,38 @@ class ScreenLabels(scene.visuals.Text):
     def draw(self):
         if tuple(self._in_view.canvas.bgcolor.rgb) == (0.0, 0.0, 0.0):  # the picking pass
             return
-        if self.defer_to is not None and self.defer_to.visible:
-            self.rects = np.zeros((0, 4))
-            return
         self.layout()
         super().draw()
 
 
-def label_items(net: Network, layout: Layout, hud: bool = False):
-    """(anchors (n, 3), texts, priority): one label per block above its first layer; one per layer
-    not in a block (always) or in a block (with ``hud``), at lower priority so they appear only where they
-    fit."""
+def label_items(net: Network, layout: Layout) -> LabelItems:
+    """One label per block above its first layer, and one per layer (name, kind, shape) above it at lower
+    priority (shown when close, see :class:`ScreenLabels`)."""
     boxes = layout.boxes
     lift = 0.8 * layout.pitch
-    anchors, texts, prio = [], [], []
-    in_block = np.zeros(len(net.layers), bool)
-    for b in net.structure:  # the model's blocks (nn3d.hierarchy)
+    anchors, texts, prio, layer_of, block_of, single = [], [], [], [], [], []
+    owner = np.full(len(net.layers), -1)
+    for j, b in enumerate(net.structure):  # the model's blocks (nn3d.hierarchy)
         idx = np.asarray(b.layers, int)
-        in_block[idx] = True
+        owner[idx] = j
         lo, hi = boxes[idx[0]]  # above the block's first layer: where it starts, even if a fold splits it
         anchors.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, boxes[idx, 1, 2].max() + lift))
         texts.append(b.label)
-        prio.append(screen_labels.BLOCK_PRIORITY + 1.0 / (1 + (b.index or 0)))  # None: not a repeated block
+        # repeated blocks first (earlier ones before later ones), then the others
+        prio.append(screen_labels.BLOCK_PRIORITY + (0.0 if b.index is None else 1.0 / (1 + b.index)))
+        layer_of.append(-1)
+        block_of.append(j)
+        single.append(int(idx[0]) if len(idx) == 1 else -1)
     for i, layer in enumerate(net.layers):
-        if in_block[i] and not hud:
-            continue
         lo, hi = boxes[i]
         anchors.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2] + lift))
-        texts.append(layer_label(layer) if hud else layer.name)
+        texts.append(layer_label(layer))
         prio.append(screen_labels.LAYER_PRIORITY - i / (10 * max(len(net.layers), 1)))
-    return np.asarray(anchors, float).reshape(-1, 3), texts, np.asarray(prio, float)
+        layer_of.append(i)
+        block_of.append(int(owner[i]))
+        single.append(-1)
+    return LabelItems(np.asarray(anchors, float).reshape(-1, 3), texts, np.asarray(prio, float),
+                      np.asarray(layer_of, np.int64), np.asarray(block_of, np.int64), np.asarray(single, np.int64))
 
 
 def layer_label(layer) -> str:
@@ -113,17 +164,16 @@ def layer_label(layer) -> str:
 class Overlays:
     """All overlay nodes of one scene; ``nodes`` lists them (the picking pass hides them)."""
 
-    def __init__(self, canvas, view, net: Network, layout: Layout, lut: np.ndarray):
-        # block labels, always drawn (``always`` is not switched by the HUD); layer labels with the HUD
+    def __init__(self, canvas, view, net: Network, layout: Layout, lut: np.ndarray, title=None):
+        # the labels are always drawn (``always`` is not switched by the HUD): blocks, and layers when close,
+        # for the selected block, or all of them with the HUD; never over ``title`` (a Text) nor the HUD
+        self.title = title
         self.always = scene.Node(parent=canvas.scene)
-        self.blocks = ScreenLabels(view, *label_items(net, layout), color="#c8d0e0", font_size=8,
-                                   parent=self.always)
-        self.labels = ScreenLabels(view, *label_items(net, layout, hud=True), color="#c8d0e0", font_size=8,
-                                   parent=canvas.scene)
-        self.blocks.defer_to = self.labels
-        for node in (self.blocks, self.labels):
-            node.set_gl_state(depth_test=False, blend=True)
+        self.labels = ScreenLabels(view, label_items(net, layout), layout.boxes, reserved=self.reserved_rects,
+                                   color="#c8d0e0", font_size=8, parent=self.always)
+        self.labels.set_gl_state(depth_test=False, blend=True)
         self.hud = scene.visuals.Text("", pos=(14, 48), parent=canvas.scene, **TEXT)
+        self.labels.all_layers = lambda: self.hud.visible
         self.card = scene.visuals.Text("", parent=canvas.scene, **TEXT)
         self.help = scene.visuals.Text("", parent=canvas.scene, **TEXT)  # the explorer writes help_text()
         self.help.visible = False
@@ -131,13 +181,36 @@ class Overlays:
         self.bar_low = scene.visuals.Text("", parent=canvas.scene, **TEXT)
         self.bar_high = scene.visuals.Text("", parent=canvas.scene, **{**TEXT, "anchor_x": "right"})
         self.bar_title = scene.visuals.Text("", parent=canvas.scene, **{**TEXT, "anchor_y": "top"})
-        self.nodes = [self.labels, self.hud, self.card, self.help, self.bar, self.bar_low, self.bar_high,
-                      self.bar_title]
+        self.nodes = [self.hud, self.card, self.help, self.bar, self.bar_low, self.bar_high, self.bar_title]
         self.place(canvas.size)
 
     def label_rects(self) -> np.ndarray:
-        """(m, 4) canvas rectangles of the labels the last frame drew (the HUD's when it is on)."""
-        return self.labels.rects if self.labels.visible else self.blocks.rects
+        """(m, 4) canvas rectangles of the labels the last frame drew."""
+        return self.labels.rects
+
+    def focus(self, layer: int | None) -> None:
+        """Label every layer of ``layer``'s block (the selected neuron's; None: none)."""
+        owner = None
+        if layer is not None:
+            hit = np.flatnonzero(self.labels.items.layer == layer)
+            owner = int(self.labels.items.block[hit[0]]) if len(hit) else None
+        self.labels.focus = owner
+
+    def reserved_rects(self) -> np.ndarray:
+        """(m, 4) canvas rectangles of the visible 2-D texts (title, HUD, help, card, colour bar) that labels
+        must leave free."""
+        out = []
+        if self.title is not None and self.title.visible:
+            out.append(screen_labels.text_rect(self.title.text, self.title.pos[0], self.title.font_size))
+        for node in (self.hud, self.help, self.card, self.bar_low):
+            if node.visible:
+                out.append(screen_labels.text_rect(node.text, node.pos[0], node.font_size))
+        if self.bar.visible:
+            (x0, y0), (x1, y1) = self.bar_corners
+            fs = TEXT["font_size"]
+            title_w = 0.82 * fs * len(self.bar_title.text)
+            out.append([x0 - 2, y0 - 8 - 1.55 * fs, max(x1, x0 + title_w) + 2, y1 + 8 + 1.55 * fs])
+        return np.asarray([r for r in out if r[2] > r[0]], float).reshape(-1, 4)
 
     def place(self, size) -> None:
         """Lay out the 2-D overlays for a canvas of ``size`` (width, height)."""
@@ -156,6 +229,7 @@ class Overlays:
         card_right = 14 + CHAR_PX * max((len(line) for line in text.splitlines()), default=0)
         y = 44 if text and card_right + 16 > x else h - 44
         self.bar.transform = STTransform(scale=(bw / 255, bh), translate=(x, y))
+        self.bar_corners = ((x, y), (x + bw, y + bh))
         # in canvas pixels (y down) anchor_y="bottom" hangs the text below its position, "top" sets it above
         self.bar_low.pos, self.bar_high.pos, self.bar_title.pos = (x, y + bh + 4), (x + bw, y + bh + 4), (x, y - 4)
 

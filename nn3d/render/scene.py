@@ -40,6 +40,7 @@ class NetworkScene:
         ensure_backend()
         from vispy import scene
 
+        from .block_frames import BlockFrames
         from .visuals import Edges, Neurons
 
         self.net, self.layout, self.normalisation = net, layout, normalisation
@@ -58,15 +59,17 @@ class NetworkScene:
         self.neurons = Neurons(layout.positions, self.levels, self.lut,
                                radius=radius or 0.32 * layout.pitch, parent=self.view.scene)
         self.edges_set = edges
+        self.frames = BlockFrames(self.view, net, layout)  # a faint outline under each block, the row breaks
         self.edges = Edges(*self._edge_arrays(edges), occluder=self.neurons, parent=self.view.scene)
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
         self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
                                         anchor_x="left", anchor_y="bottom", pos=(14, 28))
-        self.overlays = [self.edges, self.title]  # everything but the neurons: hidden in the picking pass
+        self.overlays = [self.edges, self.title, *self.frames.nodes]  # all but the neurons: hidden when picking
         self.view.camera = scene.TurntableCamera(up="+z")
         self.reset_camera()
 
     def _edge_arrays(self, edges: EdgeSet) -> tuple[np.ndarray, np.ndarray]:
+        edges = self.frames.drawn_edges(edges)  # those between rows: one path per row break instead
         if len(edges) == 0:  # a degenerate, fully transparent segment keeps the buffers valid
             return np.zeros((2, 3), np.float32), np.zeros(1, np.float32)
         ends = np.empty((len(edges), 2, 3), np.float32)
