@@ -19,13 +19,14 @@ import numpy as np
 MIN_CHUNK, MAX_CHUNK = 1 << 16, 1 << 20
 """Bounds of the chunk size (neurons per draw): the shared index buffer is ``chunk`` float32s."""
 CHUNK_SHARE = 16
-"""The chunk is about 1/16 of the neurons (a power of two): the index buffer costs <= 0.25 B per neuron beyond
-the first 2^16 neurons, and a scene is ~16 draws plus one per layer, until :data:`MAX_CHUNK`."""
+"""The chunk is the largest power of two <= 1/16 of the neurons: the index buffer (4 B per entry) costs <= 0.25 B
+per neuron past 2^20 neurons (0.26 B at 10^6), and a scene is 16-32 draws plus one per layer, until
+:data:`MAX_CHUNK` (10^8 neurons: ~100 draws)."""
 
 
 def chunk_size(n: int) -> int:
     """Neurons per draw for a scene of ``n`` neurons (a power of two, no more than ``n`` needs)."""
-    want = max(MIN_CHUNK, 1 << max(0, int(np.ceil(np.log2(max(n, 1) / CHUNK_SHARE)))))
+    want = max(MIN_CHUNK, 1 << max(0, int(np.floor(np.log2(max(n, 1) / CHUNK_SHARE)))))
     return int(min(want, MAX_CHUNK, 1 << int(np.ceil(np.log2(max(n, 1))))))
 
 

@@ -182,13 +182,26 @@ class NetworkScene:
     def pick(self, x: float, y: float, radius: int = 3) -> int | None:
         """The neuron drawn at canvas pixel (x, y), or the nearest one within ``radius`` pixels; None if none.
 
-        An ID pass: neurons only, each writing its index + 1 as a 32-bit RGBA colour (see ``neurons.frag``),
-        rendered for the small region around the click. Its cost is one draw of the neurons on the GPU,
-        whatever the scene's size.
+        An ID pass (:meth:`id_image`) rendered for the small region around the click: its cost is one draw of
+        the neurons on the GPU, whatever the scene's size.
         """
         w, h = self.canvas.size
         x0, y0 = int(np.clip(x - radius, 0, w - 1)), int(np.clip(y - radius, 0, h - 1))
         x1, y1 = int(np.clip(x + radius + 1, 1, w)), int(np.clip(y + radius + 1, 1, h))
+        index = self.id_image((x0, y0, x1, y1))
+        hits = np.argwhere(index >= 0)
+        if len(hits) == 0:
+            return None
+        d = np.hypot(hits[:, 0] + y0 - int(y), hits[:, 1] + x0 - int(x))
+        r, c = hits[np.argmin(d)]
+        return int(index[r, c])
+
+    def id_image(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """int64 (rows, columns): the neuron drawn at each canvas pixel of ``box`` = (x0, y0, x1, y1) (origin
+        top-left; None: the whole canvas), -1 where none. Neurons only, each writing its index + 1 as a 32-bit
+        RGBA colour (see ``neurons.frag`` and :func:`decode_ids`)."""
+        w, h = self.canvas.size
+        x0, y0, x1, y1 = box or (0, 0, w, h)
         hidden = [node for node in self.overlays if node.visible]
         bgcolor = self.canvas.bgcolor
         try:
@@ -203,13 +216,7 @@ class NetworkScene:
             self.canvas.bgcolor = bgcolor
             for c in hidden:
                 c.visible = True
-        index = decode_ids(ids)
-        hits = np.argwhere(index >= 0)
-        if len(hits) == 0:
-            return None
-        d = np.hypot(hits[:, 0] + y0 - int(y), hits[:, 1] + x0 - int(x))
-        r, c = hits[np.argmin(d)]
-        return int(index[r, c])
+        return decode_ids(ids)
 
     def project(self, neurons: np.ndarray) -> np.ndarray:
         """Pixel (x, y) of each neuron's centre in the rendered image (origin top-left)."""

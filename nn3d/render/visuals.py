@@ -9,8 +9,8 @@ from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
 from ..memory import TooLargeError
-from .lod import edge_alpha
 from . import neuron_draws
+from .lod import edge_alpha
 from .shaders import load
 
 DEPTH_COMPONENT24 = 0x81A6
