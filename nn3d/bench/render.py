@@ -15,6 +15,10 @@ activations; the camera is the scene's home view, the frame 1280x720 offscreen.
 - ``frame_orbit``: the camera turns half a degree every frame (activations fixed): every line is drawn again
   in both scenes, the same ``GL_LINES`` work for the GPU.
 - ``frame_neurons``: the camera still, edges hidden in both (sprites against Markers alone), one draw.
+- ``frame_sprites``: the camera turning, edges hidden: neurons whose positions the vertex shader computes from
+  each layer's placement row (a byte per neuron on the GPU) against the current renderer's uploaded positions
+  (``NetworkScene(explicit_positions=True)``, 16 B per neuron), interleaved frame by frame; ``gpu_bytes_per_neuron``
+  and ``baseline_gpu_bytes_per_neuron`` are what each neuron visual holds on the GPU.
 - ``recolour``: a new frame of activations reaching the GPU, to completion. Ours: the level kernel
   (:func:`nn3d.kernels.levels`, the fastest available) plus :meth:`NetworkScene.set_levels` (one byte per
   neuron, one texture upload). Baseline: the same kernel's RGBA colours (:func:`nn3d.kernels.rgba`) as float
@@ -39,7 +43,7 @@ from . import machine, print_table, write_json
 SIZES = [10**4, 10**5, 10**6, 10**7]
 FRAME_SIZE = (1280, 720)
 COLUMNS = ["name", "n", "ms", "p95_ms", "baseline", "baseline_ms", "baseline_p95_ms", "speedup", "repeats"]
-NAMES = ("frame_playback", "frame_orbit", "frame_neurons", "recolour")
+NAMES = ("frame_playback", "frame_orbit", "frame_neurons", "frame_sprites", "recolour")
 POS_COLOR, NEG_COLOR, EDGE_ALPHA = (1.0, 0.72, 0.35), (0.35, 0.62, 1.0), 0.6  # as nn3d.render.visuals.Edges
 
 
@@ -98,10 +102,10 @@ class Offscreen:
             self.canvas.pop_fbo()
 
 
-def ours(net, layout, edges, values):
+def ours(net, layout, edges, values, explicit_positions: bool = False):
     from ..render.scene import NetworkScene
 
-    scene = NetworkScene(net, layout, edges, size=FRAME_SIZE)
+    scene = NetworkScene(net, layout, edges, size=FRAME_SIZE, explicit_positions=explicit_positions)
     scene.set_frame(values)
     return scene
 
@@ -130,6 +134,26 @@ def naive(scene, edges, values):
     markers.order, line.order = 0, 1
     camera_controls.apply(view, scene.camera_state)
     return canvas, view, markers, line
+
+
+def _sprites(scene, old, repeats: int):
+    """Camera-moving frames of the neurons alone, ``scene`` (shader positions) and ``old`` (uploaded positions,
+    closed here) interleaved: ((ms per frame, GPU bytes), same for ``old``)."""
+    old.edges.visible = scene.edges.visible = False
+    try:
+        pair = [(scene, Offscreen(scene.canvas), []), (old, Offscreen(old.canvas), [])]
+        home = scene.camera_state
+        for i in range(repeats + 1):  # the first round warms up
+            for s, offscreen, times in pair:
+                s.set_camera(home.replace(azimuth=home.azimuth + 0.5 * i))
+                t0 = time.perf_counter()
+                offscreen.draw()
+                if i:
+                    times.append((time.perf_counter() - t0) * 1e3)
+        return tuple((np.array(times), s.neurons.gpu_nbytes()) for s, _, times in pair)
+    finally:
+        scene.set_camera(home)
+        old.close()
 
 
 def _times(fn, repeats: int, warmup: int = 1) -> np.ndarray:
@@ -203,6 +227,7 @@ def measure(n: int, quick: bool = False) -> list[dict]:
         n_ours = _times(mine.draw, repeats)
         n_base = _times(theirs.draw, repeats)
 
+        s_ours, s_base = _sprites(scene, ours(net, layout, edges, values, explicit_positions=True), repeats)
         scene.canvas.set_current()
         recolours = repeats if quick or n > 10**6 else 30  # cheap next to a frame: more repeats, steadier medians
         r_ours = _times(lambda: (recolour_ours(), mine.finish()), recolours)
@@ -229,6 +254,9 @@ def measure(n: int, quick: bool = False) -> list[dict]:
         record("frame_playback", p_ours, p_base, "vispy Markers.set_data + Line", **whole),
         record("frame_orbit", o_ours, o_base, "vispy Markers + Line", **whole),
         record("frame_neurons", n_ours, n_base, "vispy Markers", neurons_per_s=per_s(net.n_neurons)),
+        {**record("frame_sprites", s_ours[0], s_base[0], "uploaded positions (current renderer)",
+                  neurons_per_s=per_s(net.n_neurons)),
+         "gpu_bytes_per_neuron": s_ours[1] / net.n_neurons, "baseline_gpu_bytes_per_neuron": s_base[1] / net.n_neurons},
         {**record("recolour", r_ours, r_base, "Markers.set_data(face_color)", neurons_per_s=per_s(net.n_neurons)),
          "repeats": recolours, "kernel_ms": kernel_ms, "upload_ms": upload_ms},
     ]

@@ -16,7 +16,10 @@ class Layout:
     side. ``spacing``: float32 (n_layers,) neuron spacing of each layer (>= ``pitch``: small layers are
     spread so that they stay visible next to big ones), or None when every layer uses ``pitch``. ``rows``:
     int32 (n_layers,) the row of each layer when the model is folded into rows (0 on top; see
-    :mod:`nn3d.layout.fold`), all 0 when it is not, or None."""
+    :mod:`nn3d.layout.fold`), all 0 when it is not, or None. ``placement``: the per-layer placement rows the
+    positions were computed from, ``(ip, fp)``: int64 (n_layers, 8) and float64 (n_layers, 7) (see
+    :func:`nn3d.layout.placement.pack`), which the renderer's vertex shader evaluates instead of uploading
+    positions; None for positions given directly."""
 
     positions: np.ndarray
     boxes: np.ndarray
@@ -24,6 +27,7 @@ class Layout:
     levels: np.ndarray | None = None
     spacing: np.ndarray | None = None
     rows: np.ndarray | None = None
+    placement: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_rows(self) -> int:

@@ -18,6 +18,13 @@ BACKGROUND = "#0b0d12"
 HOME_FOV = 25.0  # degrees: narrow enough that the nearest layers are not drawn much larger than the far ones
 
 
+def decode_ids(rgba: np.ndarray) -> np.ndarray:
+    """Neuron indices (int64, -1 where none) of a picking pass's RGBA pixels: index + 1 =
+    R + 256 G + 65536 B + 2^24 (255 - A), so that the opaque black background reads -1."""
+    p = rgba.astype(np.int64)
+    return p[..., 0] + (p[..., 1] << 8) + (p[..., 2] << 16) + ((255 - p[..., 3]) << 24) - 1
+
+
 class NetworkScene:
     """A network drawn in 3D: ``set_frame`` recolours it, ``render`` returns the frame as RGBA pixels.
 
@@ -32,11 +39,15 @@ class NetworkScene:
     normalisation : "layer" (each layer to its own range) or "global"; ranges are the 1st–99th
         percentile (:data:`~nn3d.kernels.ROBUST_PERCENTILE`), so one outlier does not wash out a layer.
     show : open a window (needs a display); otherwise the canvas renders offscreen.
+    explicit_positions : upload every neuron's position (16 B per neuron: the renderer before positions were
+        computed in the vertex shader, kept as the benchmarks' baseline); by default the GPU gets the layout's
+        placement rows and one level byte per neuron (:class:`~nn3d.render.visuals.NeuronsVisual`).
     """
 
     def __init__(self, net: Network, layout: Layout, edges: EdgeSet, size=(1200, 800),
                  colormap: str = "viridis", normalisation: str = "layer", radius: float | None = None,
-                 show: bool = False, title: str = "nn3d", bgcolor: str = BACKGROUND, diverging: str = "coolwarm"):
+                 show: bool = False, title: str = "nn3d", bgcolor: str = BACKGROUND, diverging: str = "coolwarm",
+                 explicit_positions: bool = False):
         ensure_backend()
         from vispy import scene
 
@@ -56,8 +67,9 @@ class NetworkScene:
             raise BackendError(f"could not create a {size[0]}x{size[1]} GL canvas: {e}") from e
         self.view = self.canvas.central_widget.add_view()
         self.levels = np.full(net.n_neurons, (255 - 1) // 2, dtype=np.uint8)
-        self.neurons = Neurons(layout.positions, self.levels, self.lut,
-                               radius=radius or 0.32 * layout.pitch, parent=self.view.scene)
+        table = None if explicit_positions else layout.placement
+        self.neurons = Neurons(layout.positions, self.levels, self.lut, radius=radius or 0.32 * layout.pitch,
+                               table=table, parent=self.view.scene)
         self.edges_set = edges
         self.frames = BlockFrames(self.view, net, layout)  # a faint outline under each block, the row breaks
         self.edges = Edges(*self._edge_arrays(edges), occluder=self.neurons, parent=self.view.scene)
@@ -173,12 +185,26 @@ class NetworkScene:
     def pick(self, x: float, y: float, radius: int = 3) -> int | None:
         """The neuron drawn at canvas pixel (x, y), or the nearest one within ``radius`` pixels; None if none.
 
-        An ID pass: neurons only, each writing its index + 1 as 24-bit colour, rendered for the small region
-        around the click. Its cost is one draw of the neuron buffer on the GPU, whatever the scene's size.
+        An ID pass (:meth:`id_image`) rendered for the small region around the click: its cost is one draw of
+        the neurons on the GPU, whatever the scene's size.
         """
         w, h = self.canvas.size
         x0, y0 = int(np.clip(x - radius, 0, w - 1)), int(np.clip(y - radius, 0, h - 1))
         x1, y1 = int(np.clip(x + radius + 1, 1, w)), int(np.clip(y + radius + 1, 1, h))
+        index = self.id_image((x0, y0, x1, y1))
+        hits = np.argwhere(index >= 0)
+        if len(hits) == 0:
+            return None
+        d = np.hypot(hits[:, 0] + y0 - int(y), hits[:, 1] + x0 - int(x))
+        r, c = hits[np.argmin(d)]
+        return int(index[r, c])
+
+    def id_image(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """int64 (rows, columns): the neuron drawn at each canvas pixel of ``box`` = (x0, y0, x1, y1) (origin
+        top-left; None: the whole canvas), -1 where none. Neurons only, each writing its index + 1 as a 32-bit
+        RGBA colour (see ``neurons.frag`` and :func:`decode_ids`)."""
+        w, h = self.canvas.size
+        x0, y0, x1, y1 = box or (0, 0, w, h)
         hidden = [node for node in self.overlays if node.visible]
         bgcolor = self.canvas.bgcolor
         try:
@@ -187,20 +213,13 @@ class NetworkScene:
             self.canvas.bgcolor = "black"
             self.neurons.shared_program["u_picking"] = 1.0
             # render(region=...) counts y from the bottom (GL); the rows it returns run top-down
-            ids = self.canvas.render(region=(x0, h - y1, x1 - x0, y1 - y0), size=(x1 - x0, y1 - y0), alpha=False)
+            ids = self.canvas.render(region=(x0, h - y1, x1 - x0, y1 - y0), size=(x1 - x0, y1 - y0), alpha=True)
         finally:
             self.neurons.shared_program["u_picking"] = 0.0
             self.canvas.bgcolor = bgcolor
             for c in hidden:
                 c.visible = True
-        rgb = ids[..., :3].astype(np.int64)
-        index = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2] - 1
-        hits = np.argwhere(index >= 0)
-        if len(hits) == 0:
-            return None
-        d = np.hypot(hits[:, 0] + y0 - int(y), hits[:, 1] + x0 - int(x))
-        r, c = hits[np.argmin(d)]
-        return int(index[r, c])
+        return decode_ids(ids)
 
     def project(self, neurons: np.ndarray) -> np.ndarray:
         """Pixel (x, y) of each neuron's centre in the rendered image (origin top-left)."""

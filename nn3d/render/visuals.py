@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from vispy import gloo
+from vispy.gloo.context import get_current_canvas
 from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
 from ..memory import TooLargeError
+from . import neuron_draws
 from .lod import edge_alpha
 from .shaders import load
 from .vispy_compat import current_target, gl_state, set_renderbuffer_format
@@ -27,26 +29,102 @@ class NeuronsVisual(Visual):
     Each neuron carries one byte, its colormap level (0..254, 255 = NaN), kept in a one-channel uint8
     texture (row-major, ``LEVELS_WIDTH`` wide) that the vertex shader reads by neuron index: VisPy's gloo
     declares every vertex attribute as float, so a texture is how one byte per neuron reaches the GPU. The
-    colour is looked up in the 256-texel ``lut`` texture. Positions and indices are uploaded once;
-    :meth:`set_levels` uploads only the rows of level bytes that changed.
+    colour is looked up in the 256-texel ``lut`` texture. :meth:`set_levels` uploads only the rows of level
+    bytes that changed.
+
+    Positions come from one of two sources, chosen when the visual is made (one shader, two variants):
+
+    - ``table=(ip, fp)``, the layout's placement rows (:attr:`nn3d.layout.Layout.placement`): the vertex
+      shader computes each neuron's position from its index and its layer's row, drawn in chunks of one
+      layer (:mod:`.neuron_draws`); the GPU holds the level byte per neuron plus a constant-size index
+      buffer. ``draw_ranges`` (a list of (start, count) global neuron ranges, or None for all) limits what
+      is drawn.
+    - ``positions`` (n, 3) otherwise, uploaded as a vertex buffer (the few highlight rings; layouts that
+      give positions only; the benchmark's "current renderer" baseline): at most 2^24 neurons.
     """
 
     LEVELS_WIDTH = 4096
-    MAX_NEURONS = 2**24  # a_index is a float: exact integers up to here
+    MAX_TEXTURE = 16384  # the level texture's largest side (GL_MAX_TEXTURE_SIZE of llvmpipe and most GPUs)
+    MAX_NEURONS = MAX_TEXTURE**2  # 2^28: the level texture's capacity (picking ids have 32 bits)
+    MAX_EXPLICIT = 2**24  # explicit positions: the float a_local is exact up to here
 
-    def __init__(self, positions: np.ndarray, levels: np.ndarray, lut: np.ndarray, radius: float,
-                 min_px: float = 1.5, ring: float = 0.0):
-        super().__init__(vcode=load("neurons.vert"), fcode=load("neurons.frag"))
+    def __init__(self, positions: np.ndarray | None, levels: np.ndarray, lut: np.ndarray, radius: float,
+                 min_px: float = 1.5, ring: float = 0.0, table: tuple[np.ndarray, np.ndarray] | None = None):
+        self.explicit = table is None
+        define = "#define EXPLICIT_POSITIONS\n" if self.explicit else ""
+        super().__init__(vcode=define + load("neurons.vert"), fcode=load("neurons.frag"))
         self._level_texture = gloo.Texture2D(np.zeros((1, 1), np.uint8), interpolation="nearest", format="luminance")
         self.shared_program["u_levels"] = self._level_texture
-        self.set_positions(positions, levels)
-        self.shared_program["u_lut"] = gloo.Texture2D(lut[None], interpolation="nearest")
+        self._local = gloo.VertexBuffer(np.zeros(1, np.float32))
+        self.shared_program["a_local"] = self._local
+        self._draw_ranges = None
+        self._draws = None  # (layer rows, Draws) for the current ranges, built on first draw
+        if self.explicit:
+            self._pos_buffer = gloo.VertexBuffer(np.zeros((1, 3), np.float32))
+            self.shared_program["a_position"] = self._pos_buffer
+            self.set_positions(positions, levels)
+        else:
+            self._set_table(*table, levels)
+        self._lut_texture = gloo.Texture2D(lut[None], interpolation="nearest")
+        self.shared_program["u_lut"] = self._lut_texture
         self.shared_program["u_radius"] = float(radius)
         self.shared_program["u_min_px"] = float(min_px)
         self.shared_program["u_picking"] = 0.0
         self.shared_program["u_ring"] = float(ring)  # > 0: draw flat rings (highlights) instead of spheres
         self._draw_mode = "points"
         self.set_gl_state("opaque", depth_test=True)
+
+    @property
+    def n(self) -> int:
+        """Number of neurons the visual holds."""
+        return self._n
+
+    @property
+    def draw_ranges(self) -> list[tuple[int, int]] | None:
+        """(start, count) global neuron ranges drawn (None: all); placement-table visuals only."""
+        return self._draw_ranges
+
+    @draw_ranges.setter
+    def draw_ranges(self, ranges) -> None:
+        if ranges is not None and self.explicit:
+            raise ValueError("draw_ranges needs a visual placed by a table")
+        self._draw_ranges = None if ranges is None else [(int(s), int(c)) for s, c in ranges]
+        self._draws = None
+        self.update()
+
+    @property
+    def geometry_key(self):
+        """Changes whenever the set of drawn sprites does (the edge layer redraws its occluder depth then)."""
+        ranges = None if self._draw_ranges is None else tuple(self._draw_ranges)
+        return self._geometry_version, ranges
+
+    def _check_size(self, n: int, limit: int) -> None:
+        if n > limit:
+            raise TooLargeError(f"{n:,} neurons to draw, more than the {limit:,} one scene holds: use "
+                                "fewer tokens, a smaller input image or batch, or a smaller model")
+
+    def _set_levels_texture(self, levels: np.ndarray) -> None:
+        n = self._n
+        width = min(self.LEVELS_WIDTH, max(n, 1))
+        if -(-n // width) > self.MAX_TEXTURE:
+            width = self.MAX_TEXTURE
+        self._levels = np.zeros((-(-n // width), width), np.uint8)  # host mirror of the level texture
+        self._levels.ravel()[:n] = levels
+        self._level_texture.set_data(self._levels)
+        self.shared_program["u_levels_shape"] = (float(width), float(self._levels.shape[0]))
+        self._geometry_version = getattr(self, "_geometry_version", 0) + 1
+        self._draws = None
+
+    def _set_table(self, ip: np.ndarray, fp: np.ndarray, levels: np.ndarray) -> None:
+        self._ip, self._fp = np.asarray(ip, np.int64).reshape(-1, 8), np.asarray(fp, np.float64).reshape(-1, 7)
+        self._n = int((self._ip[:, 0] + self._ip[:, 1]).max(initial=0))
+        self._check_size(self._n, self.MAX_NEURONS)
+        self._chunk = neuron_draws.chunk_size(self._n)
+        self._local.set_data(np.arange(self._chunk, dtype=np.float32))
+        self._layer_rows = neuron_draws.layer_rows(self._ip, self._fp)
+        self._bounds = neuron_draws.bounds(self._ip, self._fp) if len(self._ip) else None
+        self._set_levels_texture(levels)
+        self.update()
 
     def set_levels(self, levels: np.ndarray, offset: int = 0) -> None:
         """Upload ``levels`` (uint8) for neurons ``offset ..``: only the texture rows they touch."""
@@ -59,24 +137,60 @@ class NeuronsVisual(Visual):
         self.update()
 
     def set_positions(self, positions: np.ndarray, levels: np.ndarray) -> None:
-        """Replace the neurons drawn: positions and levels (at start, or for highlight rings; not per frame)."""
-        n = len(positions)
-        if n > self.MAX_NEURONS:
-            raise TooLargeError(f"{n:,} neurons to draw, more than the {self.MAX_NEURONS:,} one scene holds: use "
-                                "fewer tokens, a smaller input image or batch, or a smaller model")
-        self._positions = np.ascontiguousarray(positions, dtype=np.float32)
-        width = min(self.LEVELS_WIDTH, max(n, 1))
-        self._levels = np.zeros((-(-n // width), width), np.uint8)  # host mirror of the level texture
-        self._levels.ravel()[:n] = levels
-        self._level_texture.set_data(self._levels)
-        self.shared_program["a_position"] = gloo.VertexBuffer(self._positions)
-        self.shared_program["a_index"] = gloo.VertexBuffer(np.arange(n, dtype=np.float32))
-        self.shared_program["u_levels_shape"] = (float(width), float(self._levels.shape[0]))
+        """Replace the neurons drawn, explicit positions and levels (highlight rings; not per frame)."""
+        if not self.explicit:
+            raise ValueError("this neuron visual is placed by its table; it has no positions to set")
+        self._positions = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 3)
+        self._n = len(self._positions)
+        self._check_size(self._n, self.MAX_EXPLICIT)
+        self._pos_buffer.set_data(self._positions if self._n else np.zeros((1, 3), np.float32))
+        self._local.set_data(np.arange(max(self._n, 1), dtype=np.float32))
+        self._set_levels_texture(levels)
         self.update()
 
     def set_lut(self, lut: np.ndarray) -> None:
         self.shared_program["u_lut"].set_data(lut[None])
         self.update()
+
+    def gpu_nbytes(self) -> int:
+        """Bytes this visual keeps on the GPU: its textures and vertex buffers (uniforms aside)."""
+        objects = [self._level_texture, self._lut_texture, self._local]
+        if self.explicit:
+            objects.append(self._pos_buffer)
+        return sum(_nbytes(o) for o in objects)
+
+    def _current_draws(self) -> neuron_draws.Draws:
+        if self._draws is None:
+            if self.explicit:
+                params = np.zeros((1, 4, 4), np.float32)
+                params[0, 1, 3] = 1.0  # the first picking id
+                self._draws = neuron_draws.Draws(np.zeros(1, np.int64), params, np.array([self._n]), np.zeros(1))
+            else:
+                self._draws = neuron_draws.draws(self._ip, self._chunk, self._levels.shape[1], self._draw_ranges)
+        return self._draws
+
+    def draw(self):
+        """One GL draw per chunk (see :mod:`.neuron_draws`), each with its layer's row and its own start."""
+        if not self.visible or self._prepare_draw(view=self) is False:
+            return
+        self._configure_gl_state()
+        program = self._program
+        program.build_if_needed()
+        program.update_variables()
+        canvas = get_current_canvas()
+        glir = canvas.context.glir
+        glir.associate(program.glir)
+        d = self._current_draws()
+        layer = -1
+        for li, params, count in zip(d.layer.tolist(), d.params, d.count.tolist()):
+            if count <= 0:
+                continue
+            if li != layer and not self.explicit:
+                program["u_layer"] = self._layer_rows[li]
+                layer = li
+            program["u_draw"] = params
+            glir.command("DRAW", program._id, "points", (0, count), 1)
+        canvas.context.flush_commands()
 
     def _prepare_transforms(self, view):
         vert = view.view_program.vert
@@ -85,7 +199,18 @@ class NeuronsVisual(Visual):
         vert["framebuffer_to_render"] = view.get_transform("framebuffer", "render")
 
     def _compute_bounds(self, axis, view):
-        return _bounds(self._positions, axis)
+        if self.explicit:
+            return _bounds(self._positions, axis)
+        return None if self._bounds is None else (float(self._bounds[0, axis]), float(self._bounds[1, axis]))
+
+
+def _nbytes(obj) -> int:
+    """Size in bytes of a gloo texture or buffer as allocated on the GPU."""
+    if isinstance(obj, gloo.Texture2D):
+        h, w = obj.shape[:2]
+        channels = {"luminance": 1, "alpha": 1, "red": 1, "rg": 2, "rgb": 3, "rgba": 4}[obj.format]
+        return int(h * w * channels)
+    return int(obj.nbytes)
 
 
 EDGE_FADE = 1.5
@@ -229,7 +354,7 @@ class EdgesVisual(Visual):
         clip = self.get_transform("visual", "render").map(np.eye(4)).round(9)
         occ = self.occluder
         occluder = (None if occ is None or not occ.visible else
-                    (id(occ._positions), float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"])))
+                    (occ.geometry_key, float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"])))
         return shape, depth_bits, viewport, clip.tobytes(), occluder, self._version
 
     def _draw_layer(self, key):
