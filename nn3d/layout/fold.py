@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..camera import HOME_VIEW
+from ..camera_pose import HOME_VIEW
 
 AUTO = -1
 """Fold mode code for ``fold="auto"`` (0: no folding; n >= 1: n rows)."""
