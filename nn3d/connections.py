@@ -249,11 +249,13 @@ def _geometry_problem(c, src, dst, least: dict) -> str | None:
 
 
 def _per_axis(value, nd: int, default: int) -> tuple[int, ...]:
-    if value is None or (isinstance(value, (tuple, list)) and len(value) == 0):
-        return (default,) * nd
-    if np.ndim(value) == 0 or len(value) == 1:
-        return (int(np.ravel(value)[0]),) * nd
-    return tuple(int(v) for v in value)
+    """A checked window parameter (:func:`_geometry_problem`) as ``nd`` ints; ``default`` when absent."""
+    return tuple(int(v) for v in value) if value is not None and len(value) else (default,) * nd
+
+
+def _adaptive_length(o: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
+    """Window length of adaptive-pooling output positions ``o`` along one axis."""
+    return -((-(o + 1) * n_in) // n_out) - o * n_in // n_out
 
 
 def _windows(c, src, dst) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -287,11 +289,6 @@ def _windows(c, src, dst) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         keep = (pos >= 0) & (pos < n_in)
         axes.append((out[keep], pos[keep], off[keep]))
     return axes
-
-
-def _adaptive_length(o: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
-    """Window length of adaptive-pooling output positions ``o`` along one axis."""
-    return -((-(o + 1) * n_in) // n_out) - o * n_in // n_out
 
 
 def _receptive(c, src, dst, local: int, incoming: bool) -> Neighbours:
