@@ -222,21 +222,40 @@ register(ConnectionKind("embedding", _embedding_check, _embedding_in, _embedding
 
 # -- conv and pool: receptive fields, from the kernel's geometry -----------------------------------------
 def _conv_check(c, src, dst):
-    groups = int((c.params or {}).get("groups", 1))
+    groups = (c.params or {}).get("groups", 1)
     w = c.weight
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        return f"conv {src.name}->{dst.name}: groups {groups!r}, expected a positive integer"
     if w.ndim != len(src.shape) + 1 or w.ndim != len(dst.shape) + 1 or w.shape[1] * groups != src.shape[0] \
             or w.shape[0] != dst.shape[0]:
         return (f"conv {src.name}->{dst.name}: kernel {w.shape} (groups {groups}) does not map "
                 f"{src.shape} to {dst.shape}")
+    return _geometry_problem(c, src, dst, {"stride": 1, "dilation": 1, "padding": 0})
+
+
+def _geometry_problem(c, src, dst, least: dict) -> str | None:
+    """Window parameters the receptive fields are computed from (files can hold anything): one integer per
+    spatial axis, each at least ``least[name]`` (a conv's padding may also be "same" or "valid")."""
+    nd = len(src.shape) - 1
+    for name, low in least.items():
+        v = (c.params or {}).get(name)
+        if v is None or (c.kind == "conv" and name == "padding" and v in ("same", "valid")):
+            continue
+        values = list(v) if isinstance(v, (tuple, list, np.ndarray)) else None
+        if values is None or (values and (len(values) != nd or not all(
+                isinstance(x, (int, np.integer)) and x >= low for x in values))):
+            return f"{c.kind} {src.name}->{dst.name}: {name} {v!r}, expected {nd} integers >= {low}"
     return None
 
 
 def _per_axis(value, nd: int, default: int) -> tuple[int, ...]:
-    if value is None or (isinstance(value, (tuple, list)) and len(value) == 0):
-        return (default,) * nd
-    if np.ndim(value) == 0:
-        return (int(value),) * nd
-    return tuple(int(v) for v in value)[:nd]
+    """A checked window parameter (:func:`_geometry_problem`) as ``nd`` ints; ``default`` when absent."""
+    return tuple(int(v) for v in value) if value is not None and len(value) else (default,) * nd
+
+
+def _adaptive_length(o: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
+    """Window length of adaptive-pooling output positions ``o`` along one axis."""
+    return -((-(o + 1) * n_in) // n_out) - o * n_in // n_out
 
 
 def _windows(c, src, dst) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -272,11 +291,6 @@ def _windows(c, src, dst) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     return axes
 
 
-def _adaptive_length(o: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
-    """Window length of adaptive-pooling output positions ``o`` along one axis."""
-    return -((-(o + 1) * n_in) // n_out) - o * n_in // n_out
-
-
 def _receptive(c, src, dst, local: int, incoming: bool) -> Neighbours:
     """The partners of one neuron of a conv or pool connection (``incoming``: ``local`` is in dst)."""
     p, pool = c.params or {}, c.kind == "pool"
@@ -310,7 +324,7 @@ def _receptive(c, src, dst, local: int, incoming: bool) -> Neighbours:
 def _pool_check(c, src, dst):
     if src.shape[0] != dst.shape[0] or len(src.shape) != len(dst.shape):
         return f"pool {src.name}->{dst.name}: {src.shape} -> {dst.shape} changes channels"
-    return None
+    return _geometry_problem(c, src, dst, {"kernel_size": 1, "stride": 0, "padding": 0, "output_size": 1})
 
 
 def _conv_row(c, dst, j):

@@ -1,14 +1,17 @@
-"""Resolve a MODEL string from the command line into a Network and its Activations.
+"""The MODEL argument of the command line: parsed in one place (:func:`parse`), resolved into a Network and
+its Activations (:func:`resolve`).
 
 ``synthetic:mlp:784,256,10``, ``synthetic:random:N,M`` (N neurons, M edges), or ``path/to/file.py:factory``
 where ``factory()`` returns ``(model, example_inputs)``: the user's own code, run as they asked. Model files
-(``.onnx``, ``.safetensors``, ``.pt``) go to :func:`nn3d.ingest.load`, which never executes code from a file.
+(``.onnx``, ``.safetensors``, ``.pt``) and training recordings (``.nn3d``) go to :func:`nn3d.ingest.load`,
+which never executes code from a file. :meth:`nn3d.analysis.Source.open` reads the same forms.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import synthetic
@@ -16,18 +19,52 @@ from .activations import Activations
 from .network import Network
 
 
-class ModelSpecError(ValueError):
+class ModelArgumentError(ValueError):
     """A MODEL string that cannot be turned into a network; the message is one line for the user."""
 
 
 FORMS = "synthetic:mlp:784,256,10 | synthetic:random:NEURONS,EDGES | path/to/file.py:factory"
+RECORDING_SUFFIX = ".nn3d"
+
+
+@dataclass(frozen=True)
+class ModelArgument:
+    """A parsed MODEL string. ``form``: ``"synthetic"`` (``synthetic`` holds what follows ``synthetic:``),
+    ``"factory"`` (``path`` and ``function``), ``"recording"`` (``path``, a ``.nn3d`` file) or ``"file"``
+    (``path``, a model file for :func:`nn3d.ingest.load`)."""
+
+    text: str
+    form: str
+    path: Path | None = None
+    function: str = ""
+    synthetic: str = ""
+
+
+def parse(text: str | Path) -> ModelArgument:
+    """Which form ``text`` takes; :class:`ModelArgumentError` with a one-line message if none, or if the file
+    it names does not exist."""
+    text = str(text)
+    if text.startswith("synthetic:"):
+        return ModelArgument(text, "synthetic", synthetic=text[len("synthetic:") :])
+    path, sep, func = text.rpartition(":")
+    if sep and path.endswith(".py"):
+        if not Path(path).is_file():
+            raise ModelArgumentError(f"no such file: {path}")
+        return ModelArgument(text, "factory", Path(path), func)
+    if text.lower().endswith(RECORDING_SUFFIX):
+        if not Path(text).is_file():
+            raise ModelArgumentError(f"no such recording: {text}")
+        return ModelArgument(text, "recording", Path(text))
+    if Path(text).is_file():
+        return ModelArgument(text, "file", Path(text))
+    raise ModelArgumentError(f"cannot read MODEL {text!r}; forms: {FORMS}")
 
 
 def _ints(text: str, what: str) -> list[int]:
     try:
         return [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise ModelSpecError(f"{what}: expected comma-separated integers, got {text!r}") from None
+        raise ModelArgumentError(f"{what}: expected comma-separated integers, got {text!r}") from None
 
 
 def _synthetic(rest: str) -> tuple[Network, Activations]:
@@ -37,10 +74,10 @@ def _synthetic(rest: str) -> tuple[Network, Activations]:
     elif kind == "random":
         nums = _ints(args, "synthetic:random")
         if len(nums) != 2:
-            raise ModelSpecError(f"synthetic:random needs NEURONS,EDGES, got {args!r}")
+            raise ModelArgumentError(f"synthetic:random needs NEURONS,EDGES, got {args!r}")
         net = synthetic.random_network(*nums)
     else:
-        raise ModelSpecError(f"unknown synthetic network {kind!r}; forms: {FORMS}")
+        raise ModelArgumentError(f"unknown synthetic network {kind!r}; forms: {FORMS}")
     return net, synthetic.random_activations(net)
 
 
@@ -65,39 +102,34 @@ def _load_factory(path: Path, func: str):
     try:
         spec.loader.exec_module(module)
     except Exception as e:
-        raise ModelSpecError(f"{path} failed to import: {type(e).__name__}: {e}") from e
+        raise ModelArgumentError(f"{path} failed to import: {type(e).__name__}: {e}") from e
     factory = getattr(module, func, None)
     if not callable(factory):
-        raise ModelSpecError(f"{path} has no callable {func!r}")
+        raise ModelArgumentError(f"{path} has no callable {func!r}")
     try:
         result = factory()
         model, inputs = result
     except Exception as e:
-        raise ModelSpecError(f"{path}:{func}() raised {type(e).__name__}: {e}") from e
+        raise ModelArgumentError(f"{path}:{func}() raised {type(e).__name__}: {e}") from e
     return model, inputs
 
 
-def _factory(path: Path, func: str) -> tuple[Network, Activations]:
+def factory_network(path: Path, func: str):
+    """``(network, activations, model, example_inputs)`` of the user's ``path:func`` factory, traced."""
     from .ingest import from_torch
 
     model, inputs = load_factory(path, func)
-    return from_torch(model, inputs, name=f"{path.stem}:{func}")
+    net, acts = from_torch(model, inputs, name=f"{path.stem}:{func}")
+    return net, acts, model, inputs
 
 
-def resolve(text: str) -> tuple[Network, Activations]:
-    """Network and activations for a MODEL string; :class:`ModelSpecError` with a one-line message if not."""
-    if text.startswith("synthetic:"):
-        return _synthetic(text[len("synthetic:") :])
-    path, sep, func = text.rpartition(":")
-    if sep and path.endswith(".py"):
-        if not Path(path).is_file():
-            raise ModelSpecError(f"no such file: {path}")
-        return _factory(Path(path), func)
-    if Path(text).is_file():
-        from . import ingest
+def resolve(text: str | Path) -> tuple[Network, Activations]:
+    """Network and activations for a MODEL string; :class:`ModelArgumentError` with a one-line message if not."""
+    arg = parse(text)
+    if arg.form == "synthetic":
+        return _synthetic(arg.synthetic)
+    if arg.form == "factory":
+        return factory_network(arg.path, arg.function)[:2]
+    from .ingest import load
 
-        load = getattr(ingest, "load", None)
-        if load is None:
-            raise ModelSpecError(f"model files are not supported yet: {text}")
-        return load(text)
-    raise ModelSpecError(f"cannot read MODEL {text!r}; forms: {FORMS}")
+    return load(arg.text)

@@ -246,3 +246,18 @@ def test_pick_card_of_ingested_torch_layers_matches_the_modules_jacobian():
     assert sorted(p - src.start for p, _, _ in info.incoming) == [8, 9, 10, 11]
     np.testing.assert_allclose(sorted(w for _, w, _ in info.incoming),
                                sorted(lin.weight[1].detach().numpy()), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind, params, message", [
+    ("conv", dict(stride=(0, 1)), "stride"),
+    ("conv", dict(padding=(1,)), "padding"),
+    ("conv", dict(dilation="2"), "dilation"),
+    ("conv", dict(groups=0), "groups"),
+    ("pool", dict(op="max", kernel_size=(2, -1)), "kernel_size"),
+    ("pool", dict(op="avg", output_size=(2, 2.5)), "output_size"),
+])
+def test_window_parameters_a_file_could_hold_are_refused_in_one_line(kind, params, message):
+    w = RNG.standard_normal((2, 2, 3, 3)).astype(np.float32) if kind == "conv" else EMPTY
+    with pytest.raises(NetworkError, match=f"{kind} a->b: {message}"):
+        two_layers((2, 6, 6), (2, 4, 4), kind, w, params=params)
+    two_layers((2, 6, 6), (2, 4, 4), kind, w, params={**params, message: (1, 1)} if message != "groups" else {})

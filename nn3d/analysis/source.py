@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..activations import Activations
+from ..model_argument import factory_network, parse, resolve
 from ..network import Network, NetworkError
 from . import attention as attn
 from .data import Curves, as_matrix, curves, incoming_weighted, weighted_layers
@@ -31,32 +32,21 @@ class Source:
 
     @classmethod
     def open(cls, text: str | Path, sample: int = 0) -> Source:
-        """A recording path (``.nn3d``) or any MODEL spec :func:`nn3d.model_argument.resolve` takes."""
-        text = str(text)
-        if text.lower().endswith(".nn3d"):
+        """A recording path (``.nn3d``) or any MODEL string :func:`nn3d.model_argument.parse` takes."""
+        arg = parse(text)
+        if arg.form == "recording":
             from ..ingest import IngestError
             from ..recorder import Recording
 
-            if not Path(text).is_file():
-                raise NetworkError(f"no such recording: {text}")
             try:
-                rec = Recording(text)
-                return cls(rec.network, rec.activations(sample), rec, name=Path(text).name)
+                rec = Recording(arg.path)
+                return cls(rec.network, rec.activations(sample), rec, name=arg.path.name)
             except IngestError as e:
                 raise NetworkError(str(e)) from None
-        path, sep, func = text.rpartition(":")
-        if sep and path.endswith(".py") and Path(path).is_file():
-            from ..model_argument import load_factory
-
-            model, inputs = load_factory(Path(path), func)
-            from ..ingest import from_torch
-
-            net, acts = from_torch(model, inputs, name=f"{Path(path).stem}:{func}")
+        if arg.form == "factory":  # keep the model: attention probabilities are captured from it
+            net, acts, model, inputs = factory_network(arg.path, arg.function)
             return cls(net, acts, model=model, inputs=inputs)
-        from ..model_argument import resolve
-
-        net, acts = resolve(text)
-        return cls(net, acts)
+        return cls(*resolve(arg.text))
 
     # -- frames -------------------------------------------------------------------------------------------
     @property

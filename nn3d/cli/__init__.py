@@ -8,14 +8,14 @@ import logging
 import sys
 
 from ..camera_pose import CameraFileError
-from ..model_argument import ModelSpecError
+from ..model_argument import ModelArgumentError
 from ..network import NetworkError
 from ..render.backend import BackendError
 from ..render.output_files import CaptureError
 from . import bench, demo, plot, record, shot, view
 from .arguments import fold, image_size, size
 
-USER_ERRORS = (ModelSpecError, NetworkError, BackendError, CameraFileError, CaptureError, OSError)
+USER_ERRORS = (ModelArgumentError, NetworkError, BackendError, CameraFileError, CaptureError, OSError)
 COMMANDS = {"demo": demo, "shot": shot, "view": view, "record": record, "bench": bench, "plot": plot}
 
 __all__ = ["COMMANDS", "USER_ERRORS", "fold", "image_size", "main", "parser", "size"]
