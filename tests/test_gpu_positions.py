@@ -197,3 +197,16 @@ def test_one_byte_per_neuron_on_the_gpu_at_a_million():
         assert baseline.neurons.gpu_nbytes() / net.n_neurons >= 16  # position (12 B) + index (4 B) + level
     finally:
         baseline.close()
+
+
+def test_too_many_neurons_is_refused_before_anything_is_allocated():
+    from nn3d.memory import TooLargeError
+    from nn3d.render.backend import ensure_backend
+
+    ensure_backend()
+    from nn3d.render.visuals import NeuronsVisual
+
+    n = NeuronsVisual.MAX_NEURONS + 1
+    ip = np.array([[0, n, 1 << 14, 1 << 14, 1 << 14, 1, 1, 0]], np.int64)
+    with pytest.raises(TooLargeError, match="neurons to draw"):
+        NeuronsVisual(None, np.zeros(1, np.uint8), np.zeros((256, 4), np.uint8), 0.3, table=(ip, np.zeros((1, 7))))
