@@ -95,4 +95,4 @@ def layout(
         place(positions, ip, fp, work=net.n_neurons)
     else:
         place_numpy(positions, ip, fp)
-    return Layout(positions, boxes, float(pitch), levels, pitches, rows)
+    return Layout(positions, boxes, float(pitch), levels, pitches, rows, ip, fp)

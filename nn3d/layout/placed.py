@@ -16,7 +16,9 @@ class Layout:
     side. ``spacing``: float32 (n_layers,) neuron spacing of each layer (>= ``pitch``: small layers are
     spread so that they stay visible next to big ones), or None when every layer uses ``pitch``. ``rows``:
     int32 (n_layers,) the row of each layer when the model is folded into rows (0 on top; see
-    :mod:`nn3d.layout.fold`), all 0 when it is not, or None."""
+    :mod:`nn3d.layout.fold`), all 0 when it is not, or None. ``ip`` int64 (n_layers, 8) and ``fp`` float64
+    (n_layers, 7): each layer's placement parameters (tiling, origin, spacing; see
+    :func:`nn3d.layout.placement.pack`), from which every neuron's position follows, or None."""
 
     positions: np.ndarray
     boxes: np.ndarray
@@ -24,6 +26,8 @@ class Layout:
     levels: np.ndarray | None = None
     spacing: np.ndarray | None = None
     rows: np.ndarray | None = None
+    ip: np.ndarray | None = None
+    fp: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:

@@ -40,6 +40,7 @@ class NetworkScene:
         ensure_backend()
         from vispy import scene
 
+        from .layer_images import LayerImages
         from .visuals import Edges, Neurons
 
         self.net, self.layout, self.normalisation = net, layout, normalisation
@@ -60,6 +61,11 @@ class NetworkScene:
         self.edges_set = edges
         self.edges = Edges(*self._edge_arrays(edges), occluder=self.neurons, parent=self.view.scene)
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
+        self.layer_images = None  # far layers as images (render.layer_images): needs the placement table
+        if layout.ip is not None:
+            self.layer_images = LayerImages(self.neurons, layout.ip, layout.fp, parent=self.view.scene)
+            self.layer_images.order = -1  # before the neurons: it decides which layers they draw
+            self.edges.also_occluding.append(self.layer_images)
         self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
                                         anchor_x="left", anchor_y="bottom", pos=(14, 28))
         self.overlays = [self.edges, self.title]  # everything but the neurons: hidden in the picking pass

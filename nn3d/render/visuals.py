@@ -27,7 +27,8 @@ class NeuronsVisual(Visual):
     texture (row-major, ``LEVELS_WIDTH`` wide) that the vertex shader reads by neuron index: VisPy's gloo
     declares every vertex attribute as float, so a texture is how one byte per neuron reaches the GPU. The
     colour is looked up in the 256-texel ``lut`` texture. Positions and indices are uploaded once;
-    :meth:`set_levels` uploads only the rows of level bytes that changed.
+    :meth:`set_levels` uploads only the rows of level bytes that changed. ``draw_ranges``: (start, count)
+    ranges of the neurons to draw, or None for all (layers drawn as images are left out).
     """
 
     LEVELS_WIDTH = 4096
@@ -46,6 +47,22 @@ class NeuronsVisual(Visual):
         self.shared_program["u_ring"] = float(ring)  # > 0: draw flat rings (highlights) instead of spheres
         self._draw_mode = "points"
         self.set_gl_state("opaque", depth_test=True)
+        self.draw_ranges: list[tuple[int, int]] | None = None
+        self._drawn_ranges = None  # the ranges the index buffer holds
+
+    def draw(self):
+        """Draw every neuron, or those of ``draw_ranges`` (through an index buffer, rebuilt when they change)."""
+        ranges = None if self.draw_ranges is None else tuple(self.draw_ranges)
+        if ranges != self._drawn_ranges:
+            self._drawn_ranges = ranges
+            if ranges is None:
+                self._index_buffer = None
+            elif ranges:
+                self._index_buffer = gloo.IndexBuffer(np.concatenate(
+                    [np.arange(start, start + count, dtype=np.uint32) for start, count in ranges]))
+        if ranges == ():
+            return
+        super().draw()
 
     def set_levels(self, levels: np.ndarray, offset: int = 0) -> None:
         """Upload ``levels`` (uint8) for neurons ``offset ..``: only the texture rows they touch."""
@@ -131,6 +148,7 @@ class EdgesVisual(Visual):
                           blend_func=("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha"),
                           cull_face=False, line_width=1.0)  # a panel's wider lines must not leak in
         self.occluder = occluder
+        self.also_occluding: list = []  # drawn into the layer's depth with the occluder (far layers' images)
         self.cache_layer = True
         self.layer_draws = 0  # how many times the edge layer was (re)drawn (tests read it)
         self.motion_budget: int | None = None
@@ -228,7 +246,8 @@ class EdgesVisual(Visual):
         clip = self.get_transform("visual", "render").map(np.eye(4)).round(9)
         occ = self.occluder
         occluder = (None if occ is None or not occ.visible else
-                    (id(occ._positions), float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"])))
+                    (id(occ._positions), float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"]),
+                     tuple(getattr(o, "version", None) for o in self.also_occluding)))
         return shape, depth_bits, viewport, clip.tobytes(), occluder, self._version
 
     def _draw_layer(self, key):
@@ -247,7 +266,8 @@ class EdgesVisual(Visual):
         try:
             gloo.clear(color=(0.0, 0.0, 0.0, 0.0), depth=True)
             if key[4] is not None:
-                self.occluder.draw()
+                for occ in (*self.also_occluding, self.occluder):
+                    occ.draw()
                 gloo.clear(color=(0.0, 0.0, 0.0, 0.0), depth=False)  # keep the neurons' depth only
             self._draw_edges()
         finally:
