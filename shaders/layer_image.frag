@@ -1,8 +1,11 @@
-// layer_image.frag: a far layer's tile as an image: each fragment shows the neuron whose cell it lies in,
-// drawn as that neuron's sprite would be (a lit disc of the sprite's diameter around its centre), so that
-// the switch from sprites is seamless; below ~1 pixel of pitch the discs overlap and cover the tile.
+// layer_image.frag: a far layer's tile as an image, drawn as its neurons' sprites would be: a fragment shows,
+// among the neurons of its cell and the 8 around it, the sprite (a lit disc of the sprite's diameter around
+// the neuron's projected centre) that covers it nearest to the viewer, as the depth test picks among the
+// sprites; so the switch from sprites is seamless. Below ~1 pixel of pitch the discs overlap and cover the
+// tile: its activations as an image.
 // Inputs:   v_cell (cell coordinates), v_tile (first neuron, row stride, columns, rows), v_end (one past the
-//           layer's last neuron), v_col_px / v_row_px (pixels per column / row step), v_size_px (sprite
+//           layer's last neuron), v_col_px / v_row_px (pixels per column / row step),
+//           v_step_z (window depth per column / row step), v_size_px (sprite
 //           diameter, pixels), v_depth (window depth of one radius), from layer_image.vert
 //           u_levels (one byte per neuron, row-major in a u_levels_shape (width, height) texture: the neuron
 //           sprites' own), u_lut (256x1 RGBA colormap; texel 255 holds the NaN colour)
@@ -17,36 +20,45 @@ varying vec4 v_tile;
 varying float v_end;
 varying vec2 v_col_px;
 varying vec2 v_row_px;
+varying vec2 v_step_z;
 varying float v_size_px;
 varying float v_depth;
-
-vec2 offset_px(vec2 cell) {  // from the centre of neuron cell (c, r) to this fragment, in pixels
-    vec2 d = v_cell - (cell + 0.5);
-    return d.x * v_col_px + d.y * v_row_px;
-}
 
 void main() {
     float base = floor(v_tile.x + 0.5);
     float stride = floor(v_tile.y + 0.5);
     float last = floor(v_end + 0.5) - 1.0 - base;  // the layer's last neuron, relative to the tile's first
-    vec2 cell = clamp(floor(v_cell), vec2(0.0), vec2(v_tile.z, v_tile.w) - 1.0);
-    if (cell.y * stride + cell.x > last) {  // an empty cell of a ragged last row: the nearer of its neighbours
-        vec2 up = vec2(cell.x, cell.y - 1.0);
-        vec2 left = vec2(min(cell.x, last - cell.y * stride), cell.y);
-        vec2 du = offset_px(up);
-        vec2 dl = offset_px(left);
-        cell = (left.x < 0.0 || dot(du, du) < dot(dl, dl)) ? up : left;
+    vec2 size = floor(v_tile.zw + 0.5);
+    vec2 home = floor(v_cell);
+    float best = 2.0;  // the nearest covering sprite's window depth (> any depth: none yet)
+    vec2 cell = vec2(0.0);
+    vec2 c = vec2(0.0);
+    for (int j = -1; j <= 1; j++) {
+        for (int i = -1; i <= 1; i++) {
+            vec2 k = home + vec2(float(i), float(j));
+            if (any(lessThan(k, vec2(0.0))) || any(greaterThanEqual(k, size)) || k.y * stride + k.x > last)
+                continue;
+            vec2 d = v_cell - (k + 0.5);  // from the neuron's centre to here, in cells
+            vec2 ck = (d.x * v_col_px + d.y * v_row_px) * vec2(1.0, -1.0) / (0.5 * v_size_px);  // gl_PointCoord
+            float r2 = dot(ck, ck);
+            if (r2 > 1.0)
+                continue;
+            float z = gl_FragCoord.z - dot(d, v_step_z) - v_depth * sqrt(1.0 - r2);  // as neurons.frag writes it
+            if (z < best) {
+                best = z;
+                cell = k;
+                c = ck;
+            }
+        }
     }
-    vec2 c = offset_px(cell) / (0.5 * v_size_px);  // neurons.frag's sprite coordinate (x right, y down)
-    float r2 = dot(c, c);
-    if (r2 > 1.0)
+    if (best > 1.5)
         discard;
     float index = base + cell.y * stride + cell.x;
     float row = floor((index + 0.5) / u_levels_shape.x);
     vec2 texel = vec2(index - row * u_levels_shape.x, row) + 0.5;
     float level = floor(texture2D(u_levels, texel / u_levels_shape).r * 255.0 + 0.5);
-    vec3 n = vec3(c.x, -c.y, sqrt(1.0 - r2));
-    gl_FragDepth = gl_FragCoord.z - v_depth * n.z;
+    vec3 n = vec3(c.x, -c.y, sqrt(max(1.0 - dot(c, c), 0.0)));
+    gl_FragDepth = best;
     if (u_picking > 0.5) {
         float id = index + 1.0;
         float b = floor(id / 65536.0);

@@ -7,7 +7,7 @@
 //           u_radius (sprite sphere radius, world units), u_min_px (smallest sprite diameter, pixels): the
 //           neuron sprites' own, so that the image draws the discs the sprites would
 // Outputs:  v_cell, v_tile, v_end (as given), v_col_px and v_row_px (framebuffer pixels of one column and one
-//           row step here), v_size_px (a sprite's diameter in pixels, as neurons.vert sizes it), v_depth
+//           row step here), v_step_z (window depth change of one column step, one row step), v_size_px (a sprite's diameter in pixels, as neurons.vert sizes it), v_depth
 //           (window depth of one radius, for sphere depth as the sprites write it)
 // Hooks:    $visual_to_framebuffer, $framebuffer_to_visual, $framebuffer_to_render (VisPy transforms)
 attribute vec3 a_position;
@@ -22,19 +22,23 @@ varying vec4 v_tile;
 varying float v_end;
 varying vec2 v_col_px;
 varying vec2 v_row_px;
+varying vec2 v_step_z;
 varying float v_size_px;
 varying float v_depth;
 
-vec2 screen(vec3 p) {
+vec3 screen(vec3 p) {  // framebuffer x, y and window depth (half the NDC depth)
     vec4 q = $visual_to_framebuffer(vec4(p, 1.0));
-    return q.xy / q.w;
+    return vec3(q.xy, 0.5 * q.z) / q.w;
 }
 
 void main() {
     vec4 fb = $visual_to_framebuffer(vec4(a_position, 1.0));
-    vec2 here = fb.xy / fb.w;
-    v_col_px = screen(a_position + vec3(0.0, a_pitch, 0.0)) - here;
-    v_row_px = screen(a_position - vec3(0.0, 0.0, a_pitch)) - here;
+    vec3 here = screen(a_position);
+    vec3 col = screen(a_position + vec3(0.0, a_pitch, 0.0)) - here;
+    vec3 row = screen(a_position - vec3(0.0, 0.0, a_pitch)) - here;
+    v_col_px = col.xy;
+    v_row_px = row.xy;
+    v_step_z = vec2(col.z, row.z);
     // as neurons.vert: world units per pixel from a point 100 pixels to the right, at the same depth
     vec4 right = $framebuffer_to_visual(fb + vec4(100.0 * fb.w, 0.0, 0.0, 0.0));
     float px_per_unit = 100.0 / length(right.xyz / right.w - a_position);
