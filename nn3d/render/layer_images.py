@@ -93,16 +93,18 @@ def layer_boxes(ip: np.ndarray, fp: np.ndarray) -> np.ndarray:
     return np.stack([lo, hi], axis=1)
 
 
-def projected_pitch(ip: np.ndarray, fp: np.ndarray, to_framebuffer: np.ndarray) -> np.ndarray:
+def projected_pitch(ip: np.ndarray, fp: np.ndarray, to_framebuffer: np.ndarray,
+                    boxes: np.ndarray | None = None) -> np.ndarray:
     """float64 (L,): the largest on-screen length, in framebuffer pixels, of one neuron step (along the
     columns or the rows) anywhere on each layer; ``inf`` for a layer that reaches behind the camera.
 
     ``to_framebuffer`` is the 4x4 visual-to-framebuffer matrix in VisPy's row-vector convention
     (``p_fb = p @ M``, homogeneous). The depth ``w`` is affine in position, so the nearest point of a layer's
-    box, where a step is longest, is one of its 8 corners: the steps are projected from those.
+    box, where a step is longest, is one of its 8 corners: the steps are projected from those. ``boxes``:
+    :func:`layer_boxes` of the table, when the caller keeps them.
     """
     m = np.asarray(to_framebuffer, np.float64)
-    box = layer_boxes(ip, fp)  # (L, 2, 3)
+    box = layer_boxes(ip, fp) if boxes is None else boxes  # (L, 2, 3)
     s = np.asarray(fp, np.float64).reshape(-1, 7)[:, 3]
     sel = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])  # (8, 3) which end per axis
     corners = box[:, sel, [0, 1, 2]]  # (L, 8, 3)
@@ -121,10 +123,10 @@ def projected_pitch(ip: np.ndarray, fp: np.ndarray, to_framebuffer: np.ndarray) 
 
 
 def far_layers(ip: np.ndarray, fp: np.ndarray, to_framebuffer: np.ndarray,
-               threshold: float = FAR_PITCH_PX) -> np.ndarray:
+               threshold: float = FAR_PITCH_PX, boxes: np.ndarray | None = None) -> np.ndarray:
     """bool (L,): the layers to draw as images at this view, those whose pitch projects below ``threshold``
     pixels everywhere on them (:func:`projected_pitch`)."""
-    return projected_pitch(ip, fp, to_framebuffer) < threshold
+    return projected_pitch(ip, fp, to_framebuffer, boxes) < threshold
 
 
 def near_ranges(ip: np.ndarray, far: np.ndarray) -> list[tuple[int, int]]:
@@ -187,6 +189,7 @@ class LayerImagesVisual(Visual):
         self.neurons = neurons
         self.ip, self.fp = np.asarray(ip, np.int64).reshape(-1, 8), np.asarray(fp, np.float64).reshape(-1, 7)
         self.tiles = tiles(self.ip, self.fp)
+        self.boxes = layer_boxes(self.ip, self.fp)
         self.threshold = float(threshold)
         self.mode = "auto"
         self.far = np.zeros(len(self.ip), bool)
@@ -205,7 +208,7 @@ class LayerImagesVisual(Visual):
         if self.mode != "auto":
             return np.full(len(self.ip), self.mode == "images")
         matrix = self.get_transform("visual", "framebuffer").map(np.eye(4))
-        return far_layers(self.ip, self.fp, matrix, self.threshold)
+        return far_layers(self.ip, self.fp, matrix, self.threshold, self.boxes)
 
     def update_far(self, far: np.ndarray) -> None:
         """Draw the layers in ``far`` as images and the others as sprites; the vertex buffer is rebuilt only
