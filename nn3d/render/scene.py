@@ -52,6 +52,7 @@ class NetworkScene:
         from vispy import scene
 
         from .block_frames import BlockFrames
+        from .layer_images import LayerImages
         from .visuals import Edges, Neurons
 
         self.net, self.layout, self.normalisation = net, layout, normalisation
@@ -74,6 +75,11 @@ class NetworkScene:
         self.frames = BlockFrames(self.view, net, layout)  # a faint outline under each block, the row breaks
         self.edges = Edges(*self._edge_arrays(edges), occluder=self.neurons, parent=self.view.scene)
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
+        self.layer_images = None  # far layers as images (render.layer_images): needs the placement table
+        if layout.placement is not None and not explicit_positions:
+            self.layer_images = LayerImages(self.neurons, *layout.placement, parent=self.view.scene)
+            self.layer_images.order = -1  # before the neurons: it decides which layers they draw
+            self.edges.also_occluding.append(self.layer_images)
         self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
                                         anchor_x="left", anchor_y="bottom", pos=(14, 28))
         self.overlays = [self.edges, self.title, *self.frames.nodes]  # all but the neurons: hidden when picking
