@@ -145,7 +145,7 @@ def test_a_layer_through_the_camera_stays_sprites_and_one_behind_it_is_cheap():
 
 def test_near_ranges_are_the_complement_of_the_far_layers():
     net = net_of((10,), (20,), (30,), (40,), (50,))
-    ip = layout(net).ip
+    ip = layout(net).placement[0]
     assert near_ranges(ip, np.array([False, False, True, False, True])) == [(0, 30), (60, 40)]
     assert near_ranges(ip, np.zeros(5, bool)) == [(0, 150)]
     assert near_ranges(ip, np.ones(5, bool)) == []
