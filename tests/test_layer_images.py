@@ -277,8 +277,7 @@ def test_picking_a_far_layer_returns_the_neuron_under_the_cursor():
         rng = np.random.default_rng(3)
         for neuron in rng.integers(0, 4800, 12):
             x, y = scene.project([neuron])[0]
-            scene.render()  # two picks of one size in a row draw the second at the wrong scale (main too)
-            got = scene.pick(x, y, radius=1)  # the centre pixel's id (radius=0 twice in a row fails on main too)
+            got = scene.pick(x, y, radius=1)
             assert got is not None and net.layers[0].start <= got < net.layers[0].stop
             gx, gy = scene.project([got])[0]
             assert np.hypot(gx - x, gy - y) < 1.0  # the neuron whose disc is on top there: one pitch at most

@@ -13,6 +13,7 @@ from ..layout import EdgeSet, Layout
 from ..network import Network
 from . import camera_controls
 from .backend import BackendError, ensure_backend
+from .vispy_compat import render_region
 
 BACKGROUND = "#0b0d12"
 HOME_FOV = 25.0  # degrees: narrow enough that the nearest layers are not drawn much larger than the far ones
@@ -219,7 +220,7 @@ class NetworkScene:
             self.canvas.bgcolor = "black"
             self.neurons.shared_program["u_picking"] = 1.0
             # render(region=...) counts y from the bottom (GL); the rows it returns run top-down
-            ids = self.canvas.render(region=(x0, h - y1, x1 - x0, y1 - y0), size=(x1 - x0, y1 - y0), alpha=True)
+            ids = render_region(self.canvas, (x0, h - y1, x1 - x0, y1 - y0), (x1 - x0, y1 - y0))
         finally:
             self.neurons.shared_program["u_picking"] = 0.0
             self.canvas.bgcolor = bgcolor
