@@ -198,7 +198,8 @@ def test_labels_never_cover_the_title_or_the_hud():
         keep, placed = declutter(p[:, :2] / p[:, 3:4], labels._text_px, prio, bounds=ex.canvas.size)
         assert _cross(reserved, placed[keep]) > 0
 
-        # the title's reserved rectangle holds its pixels
+        # the title's and the HUD's reserved rectangles hold their pixels (labels hidden: they would move)
+        ex.overlays.labels.visible = False
         with_title = ex.render()[..., :3].astype(int)
         ex.scene.set_title("")
         ex.overlays.hud.visible = False

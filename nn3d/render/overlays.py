@@ -158,7 +158,8 @@ def label_items(net: Network, layout: Layout) -> LabelItems:
 
 def layer_label(layer) -> str:
     act = f"+{layer.activation}" if layer.activation else ""
-    return f"{layer.name}  {layer.kind}{act}  {'×'.join(map(str, layer.shape))}"
+    kind = "" if layer.name == layer.kind and not act else f"{layer.kind}{act}  "  # "input  8×8"
+    return f"{layer.name}  {kind}{'×'.join(map(str, layer.shape))}"
 
 
 class Overlays:

@@ -11,7 +11,7 @@ from ..kernels import NAN_LEVEL, ROBUST_PERCENTILE
 from ..kernels import levels as compute_levels
 from ..layout import EdgeSet, Layout
 from ..network import Network
-from . import camera_controls
+from . import camera_controls, home_view
 from .backend import BackendError, ensure_backend
 from .vispy_compat import render_region
 
@@ -138,7 +138,8 @@ class NetworkScene:
 
     def home_camera(self, fill: float = 0.9, view: str = "home") -> CameraState:
         """The default view: the whole network flowing left to right, from the direction ``VIEWS[view]``
-        ("home": layers nearly face-on; "three-quarter": the oblique view), at the distance where its
+        ("home": layers nearly face-on, turned by :func:`home_view.separating_azimuth` where that keeps
+        consecutive layers apart; "three-quarter": the oblique view), at the distance where its
         bounding box fills ``fill`` of the 3-D view (a long, thin network is not left small in the middle of
         a bounding sphere)."""
         if view not in VIEWS:
@@ -147,7 +148,10 @@ class NetworkScene:
         boxes = self.layout.boxes  # fit the layers themselves: a folded model's bounding box is mostly empty
         corners = np.concatenate([boxes[:, [i, j, k], [0, 1, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
         fov = HOME_FOV
-        state = CameraState(tuple((lo + hi) / 2), *VIEWS[view],
+        azimuth, elevation = VIEWS[view]
+        if view == "home":  # turned from face-on just enough that consecutive layers do not overlap
+            azimuth = home_view.separating_azimuth(self.layout, azimuth)
+        state = CameraState(tuple((lo + hi) / 2), azimuth, elevation,
                             max(float(np.linalg.norm(hi - lo)) / 2, 1e-3) / np.tan(np.radians(fov / 2)), fov)
         saved = self.camera_state if self.view.camera.distance is not None else None  # None: not set up yet
         size = np.asarray(self.view.size, float)
