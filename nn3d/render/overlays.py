@@ -204,7 +204,8 @@ class Overlays:
         self.title = title
         self.always = scene.Node(parent=canvas.scene)
         plates = LabelPlates(parent=self.always)
-        plates.set_gl_state(depth_test=False, blend=True, blend_func=("src_alpha", "one_minus_src_alpha"))
+        plates.set_gl_state(depth_test=False, blend=True,  # "over" in alpha too: transparent shots stay right
+                            blend_func=("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha"))
         self.labels = ScreenLabels(view, label_items(net, layout), layout.boxes, reserved=self.reserved_rects,
                                    backing=plates, color="#c8d0e0", font_size=8, parent=self.always)
         plates.labels = self.labels
