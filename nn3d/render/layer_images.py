@@ -26,6 +26,7 @@ from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
 from .shaders import load
+from .visuals import framebuffer_transforms
 
 FAR_PITCH_PX = 1.5
 """A layer whose neuron pitch projects below this many pixels (everywhere on it) is drawn as an image."""
@@ -236,11 +237,7 @@ class LayerImagesVisual(Visual):
             self.shared_program[name] = self.neurons.shared_program[name]
         super().draw()
 
-    def _prepare_transforms(self, view):
-        vert = view.view_program.vert
-        vert["visual_to_framebuffer"] = view.get_transform("visual", "framebuffer")
-        vert["framebuffer_to_visual"] = view.get_transform("framebuffer", "visual")
-        vert["framebuffer_to_render"] = view.get_transform("framebuffer", "render")
+    _prepare_transforms = staticmethod(framebuffer_transforms)
 
     def _compute_bounds(self, axis, view):
         return None  # the neuron visual bounds the scene

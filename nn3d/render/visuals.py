@@ -23,6 +23,15 @@ def _bounds(positions: np.ndarray, axis: int) -> tuple[float, float] | None:
     return float(positions[:, axis].min()), float(positions[:, axis].max())
 
 
+def framebuffer_transforms(view) -> None:
+    """The vertex-shader hooks of the sprite-like visuals (neurons, far-layer images): to and from the
+    framebuffer, whose pixels size the sprites, and on to clip space."""
+    vert = view.view_program.vert
+    vert["visual_to_framebuffer"] = view.get_transform("visual", "framebuffer")
+    vert["framebuffer_to_visual"] = view.get_transform("framebuffer", "visual")
+    vert["framebuffer_to_render"] = view.get_transform("framebuffer", "render")
+
+
 class NeuronsVisual(Visual):
     """Point sprites shaded as spheres of radius ``radius`` (world units).
 
@@ -192,11 +201,7 @@ class NeuronsVisual(Visual):
             glir.command("DRAW", program._id, "points", (0, count), 1)
         canvas.context.flush_commands()
 
-    def _prepare_transforms(self, view):
-        vert = view.view_program.vert
-        vert["visual_to_framebuffer"] = view.get_transform("visual", "framebuffer")
-        vert["framebuffer_to_visual"] = view.get_transform("framebuffer", "visual")
-        vert["framebuffer_to_render"] = view.get_transform("framebuffer", "render")
+    _prepare_transforms = staticmethod(framebuffer_transforms)
 
     def _compute_bounds(self, axis, view):
         if self.explicit:
