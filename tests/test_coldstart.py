@@ -63,7 +63,8 @@ def _probe(tmp_path, *args):
 @pytest.mark.parametrize("args", [
     ("demo", "--epochs", "2", "--size", "320x200"),
     ("shot", "synthetic:mlp:784,256,10", "--size", "320x200", "--hud"),
-], ids=["demo", "mlp-shot"])
+    ("shot", "synthetic:mlp:" + ",".join(["48"] * 40), "--size", "320x200"),  # deep: folded into rows
+], ids=["demo", "mlp-shot", "deep-mlp-shot"])
 def test_a_small_network_compiles_nothing(tmp_path, args):
     """The digits demo and a small MLP shot, in a fresh process with an empty Numba cache: no dispatcher is
     compiled or loaded from cache, and the cache stays empty."""
@@ -139,6 +140,30 @@ def test_each_kernel_numpy_twin_matches_on_nan_inf_and_ties():
         np.testing.assert_array_equal(out[how][0], out["numpy"][0])
         np.testing.assert_array_equal(out[how][1], out["numpy"][1])
     assert np.isinf(out["numpy"][1]).any() and not np.isnan(out["numpy"][1]).any()
+
+
+@pytest.mark.parametrize("fold", ["auto", 3])
+@pytest.mark.parametrize("depth", [16, 100])
+def test_fold_planning_in_python_equals_the_compiled_one(depth, fold, monkeypatch):
+    from nn3d.layout import fold as fold_module
+    from nn3d.layout import plan
+
+    net = synthetic.mlp([24] * depth, seed=0)
+    python = layout(net, fold=fold)
+    assert python.n_rows >= 2
+    monkeypatch.setattr(plan, "FOLD_PYTHON_MAX", 0)
+    compiled = layout(net, fold=fold)
+    assert fold_module.rows.signatures  # the compiled path did run
+    np.testing.assert_array_equal(python.rows, compiled.rows)
+    np.testing.assert_array_equal(python.positions, compiled.positions)
+
+
+def test_interpreted_refuses_a_plain_function():
+    from nn3d.layout import fold as fold_module
+    from nn3d.layout.interpreted import interpreted
+
+    with pytest.raises(TypeError, match="not a Numba-compiled"):
+        interpreted(fold_module, "block_cuts")
 
 
 def test_the_choice_follows_size():
