@@ -229,16 +229,18 @@ def test_short_budget_is_split_fairly_between_conv_and_pool():
 
 
 def test_parallel_kernels_equal_serial_ones(monkeypatch):
-    """Small work runs the serial twins; forcing the threaded ones gives the same edges and positions."""
+    """Small work runs the serial twins (once the NumPy ones are off); forcing the threaded ones gives the same
+    edges and positions."""
     from nn3d import synthetic
     from nn3d.layout import layout
 
     nets = [_cnn(), synthetic.mlp([60, 40, 7], seed=3), synthetic.random_network(3000, 20_000, n_layers=4)]
     acts = [np.random.default_rng(i).random(n.n_neurons).astype(np.float32) for i, n in enumerate(nets)]
+    monkeypatch.setattr(K, "NUMPY_BELOW", 0)  # compiled kernels even for small work (tests/test_coldstart.py)
     serial = [select_edges(n, k=3, budget=10**6, activations=a, rule="contribution") for n, a in zip(nets, acts)]
-    places = [layout(n).positions for n in nets]
+    places = [layout(n, backend="numba").positions for n in nets]
     monkeypatch.setattr(K, "SERIAL_BELOW", 0)
     for n, a, e, p in zip(nets, acts, serial, places):
         f = select_edges(n, k=3, budget=10**6, activations=a, rule="contribution")
         assert pairs(f) == pairs(e) and len(f) == len(e)
-        np.testing.assert_array_equal(layout(n).positions, p)
+        np.testing.assert_array_equal(layout(n, backend="numba").positions, p)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nn3d import kernels as K
+from nn3d.kernels import dispatch
 from nn3d.kernels import reference as ref
 from nn3d.kernels.normalize import RunningRange, scales
 
@@ -235,8 +236,11 @@ def test_running_range_keeps_levels_steady_across_frames(kernel):
 
 def test_dispatch_picks_by_array_kind_and_returns_the_same_kind():
     x, starts = _frame((1000,), seed=6)
-    assert K.choose_kernel(x) == "numba"
-    assert K.choose_kernel(torch.from_numpy(x)) == "numba"  # CPU tensor: zero-copy to Numba
+    assert K.choose_kernel(x) == "numpy"  # small: the reference, no compiler wait
+    big = np.zeros(dispatch.NUMPY_BELOW, np.float32)
+    assert K.choose_kernel(big) == "numba"
+    assert K.choose_kernel(torch.from_numpy(big)) == "numba"  # CPU tensor: zero-copy to Numba
+    assert K.choose_kernel(x, starts=np.arange(0, 1000, 2)) == "numba"  # many layers: Python loop too slow
     assert K.choose_kernel(x, "torch") == "torch"
     got = K.levels(torch.from_numpy(x), starts)
     assert isinstance(got, torch.Tensor) and got.dtype == torch.uint8

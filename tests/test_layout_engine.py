@@ -108,7 +108,7 @@ def check_invariants(net, lay, flow=True):
 @pytest.mark.parametrize("name", list(ZOO))
 def test_invariants_on_every_architecture(name, conv):
     net = ZOO[name]
-    lay = layout(net, conv=conv)
+    lay = layout(net, conv=conv, backend="numba")
     check_invariants(net, lay)
     ref = layout(net, conv=conv, backend="numpy")
     np.testing.assert_allclose(lay.positions, ref.positions, rtol=1e-6, atol=1e-4)

@@ -72,7 +72,7 @@ def check_rows(net, lay):
 @pytest.mark.parametrize("name", ["chain", "deep resnet", "transformer", "inception"])
 def test_explicit_fold_gives_that_many_rows(name, rows):
     net = {"chain": CHAIN, "deep resnet": DEEP_RESNET}.get(name) or ZOO[name]
-    lay = layout(net, fold=rows)
+    lay = layout(net, fold=rows, backend="numba")
     assert lay.n_rows == min(rows, lay.levels.max() + 1)
     check_rows(net, lay)
     ref = layout(net, fold=rows, backend="numpy")
@@ -232,7 +232,7 @@ def test_a_registered_placer_is_used_by_the_planner(monkeypatch):
     net = Network.build([("x", "input", 7), ("r", "ring", (5, 2, 3)), ("o", "dense", 3)],
                         [Connection(0, 1, "generic", np.empty(0, np.float32)),
                          Connection(1, 2, "generic", np.empty(0, np.float32))])
-    lay, ref = layout(net), layout(net, backend="numpy")
+    lay, ref = layout(net, backend="numba"), layout(net, backend="numpy")
     np.testing.assert_array_equal(lay.positions, ref.positions)
     np.testing.assert_array_equal(lay.boxes, ref.boxes)
     check_invariants(net, lay)

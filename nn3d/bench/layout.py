@@ -83,8 +83,9 @@ def bench_place(sizes: list[int], baseline: bool = True) -> list[dict]:
     bufs = [np.zeros((net.n_neurons, 3), np.float32) for net in nets]  # touched once: no page faults left
     fns = {}
     for net, buf in zip(nets, bufs):
-        fns["layout.place", net.n_neurons] = lambda net=net: layout(net)
-        fns["layout.place.reuse", net.n_neurons] = lambda net=net, buf=buf: layout(net, out=buf)
+        # the compiled pass at every size (small networks would take the NumPy reference by default)
+        fns["layout.place", net.n_neurons] = lambda net=net: layout(net, backend="numba")
+        fns["layout.place.reuse", net.n_neurons] = lambda net=net, buf=buf: layout(net, backend="numba", out=buf)
     ms = _interleaved(fns)
     out = []
     for net, buf in zip(nets, bufs):

@@ -9,7 +9,8 @@ shared NumPy in ``normalize.py``, so every kernel maps with the very same parame
 
 ``reference.py`` (NumPy) is the truth; ``cpu.py`` (Numba ``prange``), ``torch.py`` (CUDA and CPU) and
 ``cuda.py`` (numba.cuda) are tested against it bit for bit. :func:`levels`, :func:`rgba` and
-:func:`interpolate` pick the fastest kernel for the array they are given; ``kernel=`` forces one.
+:func:`interpolate` pick the fastest kernel for the array they are given (the NumPy reference for a small host
+frame: no compiler wait); ``kernel=`` forces one.
 Nothing here imports VisPy or OpenGL; colormap tables live in :mod:`nn3d.colormaps`.
 """
 

@@ -1,7 +1,9 @@
 """One entry point per operation, picking the fastest kernel available for the array it is given.
 
 torch CUDA tensor → ``torch`` (on its device); anything with ``__cuda_array_interface__`` → ``cuda``
-(numba.cuda); NumPy arrays and CPU tensors → ``numba`` (a CPU tensor through a zero-copy NumPy view).
+(numba.cuda); NumPy arrays and CPU tensors → ``numba`` (a CPU tensor through a zero-copy NumPy view), or the
+NumPy reference when the frame is small (:func:`numpy_enough`): there it takes a few milliseconds, while the
+Numba kernels take seconds to compile on a fresh install, so a small network never waits for a compiler.
 ``kernel=`` forces one of :data:`KERNELS`; ``"numpy"`` is the reference. Results come back in the kind of
 array that went in (NumPy, torch tensor on the same device, or numba device array), with the input's shape.
 """
@@ -20,6 +22,19 @@ from .normalize import RunningRange, check_starts, frame
 
 KERNELS = ("numpy", "numba", "torch", "cuda")
 _MODULES = {"numba": "cpu", "torch": "torch", "cuda": "cuda"}
+
+NUMPY_BELOW = 1 << 18
+"""Work (neurons plus :data:`LAYER_WORK` per layer) under which a host frame takes the NumPy reference by
+default: at 2^18 neurons it colours a frame in ~1-2 ms (percentile range, split table) on this 2-core machine,
+against ~2-4 s of compiling the Numba kernels (``cache=True`` makes that once per install)."""
+LAYER_WORK = 1024
+"""The reference loops over layers in Python (~30 us a layer with a percentile range): one layer costs
+about as much as this many neurons."""
+
+
+def numpy_enough(n: int, n_layers: int = 1) -> bool:
+    """Whether a host frame of ``n`` values in ``n_layers`` layers is small enough for the NumPy reference."""
+    return n + LAYER_WORK * n_layers < NUMPY_BELOW
 
 
 def _is_torch(values) -> bool:
@@ -53,17 +68,19 @@ def available_kernels() -> tuple[str, ...]:
     return tuple(names)
 
 
-def choose_kernel(values, kernel: str | None = None) -> str:
-    """The kernel :func:`levels` runs for ``values``: ``kernel`` if given, else the fastest for its kind."""
+def choose_kernel(values, kernel: str | None = None, starts=None) -> str:
+    """The kernel :func:`levels` runs for ``values``: ``kernel`` if given, else the fastest for its kind and
+    size: ``numpy`` for a small host frame (:func:`numpy_enough`, with one layer per entry of ``starts``)."""
     if kernel is not None:
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
         return kernel
-    if _is_torch(values):
-        return "torch" if values.is_cuda else "numba"
-    if _is_device(values):
+    if _is_torch(values) and values.is_cuda:
+        return "torch"
+    if not _is_torch(values) and _is_device(values):
         return "cuda"
-    return "numba"
+    n = values.numel() if _is_torch(values) else np.size(values)
+    return "numpy" if numpy_enough(n, 1 if starts is None else len(starts)) else "numba"
 
 
 def _inputs(values, name: str):
@@ -125,12 +142,13 @@ def levels(values, starts=None, mode: str = "layer", *, symmetric=False,
     signed_out : bool NumPy array, optional
         Receives the per-layer symmetric flags (one per layer), e.g. for the colour bar's text.
     """
-    name = choose_kernel(values, kernel)
+    name = choose_kernel(values, kernel, None if mode == "global" else starts)
     if name == "numpy":
         x, shape, back = _inputs(values, name)
-        return back(reference.levels(np.asarray(x), starts, mode, symmetric=symmetric, percentile=percentile,
-                                     vrange=vrange, running=running, out=out, split=split,
-                                     signed_out=signed_out))
+        res = reference.levels(np.asarray(x), starts, mode, symmetric=symmetric, percentile=percentile,
+                               vrange=vrange, running=running, out=_flat_out(out, "numba"), split=split,
+                               signed_out=signed_out)
+        return out if out is not None else back(res)
     be = _backend(name)
     x, shape, back = _inputs(values, name)
     flat = be.prepare(x)
@@ -165,13 +183,13 @@ def rgba(values, lut, starts=None, mode: str = "layer", *, out=None, kernel: str
     ``lut`` is the (256, 4) uint8 table of :func:`nn3d.colormaps.lut` (texel 255 is the NaN colour); the
     other arguments are those of :func:`levels`. For export and picking read-outs, not per-frame drawing.
     """
-    name = choose_kernel(values, kernel)
+    name = choose_kernel(values, kernel, None if mode == "global" else starts)
     x, shape, back = _inputs(values, name)
     if name == "numpy":
-        res = back(reference.rgba(np.asarray(x), lut, starts, mode, **options))
+        res = reference.rgba(np.asarray(x), lut, starts, mode, **options)
         if out is None:
-            return res
-        out[...] = res
+            return back(res)
+        _flat_out(out, "numba", 4)[...] = res.reshape(-1, 4)
         return out
     be = _backend(name)
     flat = be.prepare(x)
@@ -196,7 +214,7 @@ def interpolate(a, b, t: float, *, out=None, kernel: str | None = None):
 
 def ranges(values, starts=None, mode: str = "layer", *, kernel: str | None = None):
     """Per-layer finite ``(min, max)`` of one frame as float64 NumPy arrays (NaN: no finite value)."""
-    name = choose_kernel(values, kernel)
+    name = choose_kernel(values, kernel, None if mode == "global" else starts)
     x = _inputs(values, name)[0]
     if name == "numpy":
         flat = np.asarray(x).reshape(-1)

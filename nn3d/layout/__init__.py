@@ -7,7 +7,8 @@ side, gaps that grow with the neighbouring layers' extent). Columns run along +y
 so an image reads as an image from the default camera), depth along +x. A deep model is folded into rows like
 lines of text (:mod:`~nn3d.layout.fold`). The per-layer planning is plain Python
 (:mod:`~nn3d.layout.plan`); per-neuron and per-edge passes are Numba kernels with NumPy references beside
-them; Python only ever loops over layers and connections.
+them, and small networks take the references (a few ms, no compiler wait); Python only ever loops over layers
+and connections.
 :func:`select_edges` picks the connections worth drawing (top-k per neuron by |w| or |w*a|, a global
 budget) without expanding the weights.
 """

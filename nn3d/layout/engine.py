@@ -2,7 +2,8 @@
 
 The planner (:mod:`nn3d.layout.plan`: tilings, sizes, the DAG, folding; plain Python over layers and
 connections, ~0.2 ms for 16 layers) and one Numba pass, the placement (:func:`nn3d.layout.placement.place`),
-which does every per-neuron write.
+which does every per-neuron write; a small network takes its NumPy reference instead (no compiler wait,
+:func:`~nn3d.layout.placement.choose_backend`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import numpy as np
 from ..network import Network
 from .fold import fold_mode
 from .placed import Layout
-from .placement import CONV_MODES, PlaceOptions, place, place_numpy
+from .placement import CONV_MODES, PlaceOptions, choose_backend, place, place_numpy
 from .plan import plan
 
-BACKENDS = ("numba", "numpy")
-"""Placement backends: the compiled pass, or its NumPy reference."""
+BACKENDS = ("auto", "numba", "numpy")
+"""Placement backends: by size (:func:`~nn3d.layout.placement.choose_backend`), the compiled pass, or its
+NumPy reference."""
 
 
 def layout(
@@ -32,7 +34,7 @@ def layout(
     spread_max: float = 3.0,
     stack_gap: float = 2.0,
     fold: int | str | None = "auto",
-    backend: str = "numba",
+    backend: str = "auto",
     out: np.ndarray | None = None,
 ) -> Layout:
     """Place every neuron of ``net`` in 3D.
@@ -61,9 +63,10 @@ def layout(
         edge, rows are stacked along -z (see :mod:`nn3d.layout.fold`). An int is the number of rows (at most
         one per level); "auto" folds only a scene much longer than it is tall and wide, into the number of
         rows that is nearest a 16:9 screen from the home camera; None / "none" never folds.
-    backend : "numba" (default) or "numpy": the per-neuron placement pass, compiled
+    backend : "auto" (default), "numba" or "numpy": the per-neuron placement pass, compiled
         (:func:`~nn3d.layout.placement.place`) or its reference (:func:`~nn3d.layout.placement.place_numpy`,
-        for tests and benchmarks). Both use the one planner, :mod:`nn3d.layout.plan`.
+        bit-identical); "auto" takes the reference for a small network, where it needs a few ms and no
+        compiler. Both use the one planner, :mod:`nn3d.layout.plan`.
     out : float32 (n_neurons, 3) C-contiguous array to write the positions into (e.g. a buffer kept between
         calls when the user changes an option: a fresh 10^7-neuron array costs ~5 ms of page faults with
         NumPy's transparent huge pages, ~40 ms without).
@@ -91,6 +94,8 @@ def layout(
         positions = out
     opts = PlaceOptions(conv, heads, head_dim, stack_gap=stack_gap)
     ip, fp, boxes, levels, pitches, rows = plan(net, opts, spacing, pitch, depth_ratio, min_gap, spread_max, mode)
+    if backend == "auto":
+        backend = choose_backend(net.n_neurons, len(net.layers))
     if backend == "numba":
         place(positions, ip, fp, work=net.n_neurons)
     else:

@@ -294,6 +294,20 @@ def _place(positions, ip, fp, parts):  # pragma: no cover - compiled
 _place_kernel = Kernel(_place)
 
 
+NUMPY_BELOW = 1 << 17
+"""Work (neurons plus :data:`LAYER_WORK` per layer) under which :func:`layout <nn3d.layout.layout>` places
+with :func:`place_numpy` by default: ~4 ms at 2^17 neurons on this 2-core machine, against ~2 s of compiling
+:func:`place` on a fresh install (``cache=True`` makes that once per install)."""
+LAYER_WORK = 1024
+""":func:`place_numpy` loops over layers in Python: one layer costs about as much as this many neurons."""
+
+
+def choose_backend(n_neurons: int, n_layers: int) -> str:
+    """The placement backend for a network of this size: ``"numpy"`` when small (:data:`NUMPY_BELOW`), so
+    that a small network's picture never waits for Numba to compile, else ``"numba"``."""
+    return "numpy" if n_neurons + LAYER_WORK * n_layers < NUMPY_BELOW else "numba"
+
+
 def place(positions: np.ndarray, ip: np.ndarray, fp: np.ndarray, work: int | None = None) -> None:
     """Write every neuron's position (see :func:`_place`); serially when ``work`` (the neuron count) is below
     :data:`nn3d.layout.topk.SERIAL_BELOW`."""

@@ -14,7 +14,12 @@ import numpy as np
 
 from ..network import Network
 from . import dag, fold
+from .interpreted import interpreted
 from .placement import PlaceOptions, pack, tiling
+
+FOLD_PYTHON_MAX = 128
+"""Levels up to which folding is planned by the Python twins of :mod:`~nn3d.layout.fold`'s compiled functions
+(:mod:`~nn3d.layout.interpreted`): ~20 ms at 100 levels, against ~3 s of compiling them on a fresh install."""
 
 
 def plan(net: Network, opts: PlaceOptions, spacing: float, pitch: float, depth_ratio: float, min_gap: float,
@@ -62,10 +67,13 @@ def plan(net: Network, opts: PlaceOptions, spacing: float, pitch: float, depth_r
         if fold.folds(fold_mode, n_lv, lv_table[1, -1] - lv_table[0, 0], max(width_y, 2 * max(z_half))):
             links = [(p, i) for i, ps in enumerate(preds) for p in ps]
             src, dst = (np.array([link[k] for link in links], np.int64) for k in (0, 1))
-            clean = fold.clean_cuts(lv.astype(np.int64), src, dst, n_lv)
+            compiled = n_lv > FOLD_PYTHON_MAX
+            clean_cuts, rows = ((fold.clean_cuts, fold.rows) if compiled else
+                                (interpreted(fold, "clean_cuts"), interpreted(fold, "rows")))
+            clean = clean_cuts(lv.astype(np.int64), src, dst, n_lv)
             allowed = fold.block_cuts(net, lv, n_lv)  # rows are cut only between the model's blocks
-            lv_row, dx, dz = fold.rows(*lv_table, width_y, clean, allowed, fold_mode, spacing, min_gap * pitch,
-                                       depth_ratio)
+            lv_row, dx, dz = rows(*lv_table, width_y, clean, allowed, fold_mode, spacing, min_gap * pitch,
+                                  depth_ratio)
             row = [int(lv_row[lvl]) for lvl in level]
             centre = [(c[0] + dx[r], c[1], c[2] + dz[r]) for c, r in zip(centre, row)]
     shift = [(min(c[d] - sz[d] / 2 for c, sz in zip(centre, size)) + max(c[d] + sz[d] / 2 for c, sz in

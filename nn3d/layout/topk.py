@@ -21,6 +21,13 @@ import types
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from . import edges_reference as ref
+
+NUMPY_BELOW = 1 << 18
+"""Work (candidate scores) under which a kernel with a NumPy twin runs that instead: ~2.5-8 ms at 2^18 scores
+on this shared 2-core machine (the reference materialises them and partitions each row), against ~1 s of
+compiling a kernel on a fresh install (``cache=True`` makes that once per install). So a small network (the
+784-256-10 MLP has 2 * 10^5 weights) never waits for a compiler."""
 SERIAL_BELOW = 1 << 21
 """Work (neurons or candidate edges) under which a kernel runs its serial twin on the calling thread: waking
 the other threads costs more than it saves, and on a loaded machine a woken thread may wait for a core for
@@ -29,20 +36,30 @@ tens of milliseconds."""
 
 class Kernel:
     """A Numba kernel compiled twice from one Python function: ``parallel`` (prange over threads) and
-    ``serial`` (the same loops on the calling thread; a distinct name, so that each has its own cache)."""
+    ``serial`` (the same loops on the calling thread; a distinct name, so that each has its own cache), and
+    optionally its ``numpy`` twin (same arguments, same outputs), run for small work without compiling."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, numpy=None):
         twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__,
                                   fn.__closure__)
         twin.__qualname__ = fn.__qualname__ + "_serial"
         self.parallel = njit(parallel=True, cache=True)(fn)
         self.serial = njit(cache=True)(twin)
+        self.numpy = numpy
         self.__doc__ = fn.__doc__
 
+    def choose(self, work: int | None = None) -> str:
+        """``"numpy"`` (the twin, when ``work`` is below :data:`NUMPY_BELOW`), ``"serial"`` (below
+        :data:`SERIAL_BELOW`) or ``"parallel"`` (all threads; also when ``work`` is not given)."""
+        if work is None:
+            return "parallel"
+        if self.numpy is not None and work < NUMPY_BELOW:
+            return "numpy"
+        return "serial" if work < SERIAL_BELOW else "parallel"
+
     def __call__(self, *args, work: int | None = None):
-        """Run on all threads, or serially when ``work`` is given and below :data:`SERIAL_BELOW`."""
-        small = work is not None and work < SERIAL_BELOW
-        return (self.serial if small else self.parallel)(*args)
+        """Run the implementation :meth:`choose` picks for ``work``."""
+        return getattr(self, self.choose(work))(*args)
 
 
 def threads(work: int) -> int:
@@ -188,7 +205,27 @@ def _topk_conv(w, a, src_shape, dst_shape, geom, rows, k, idx, val):  # pragma: 
                             thr = abs(rv[0])
 
 
-topk_rows = Kernel(_topk_rows)
-topk_groups = Kernel(_topk_groups)
-count_groups = Kernel(_count_groups)
-topk_conv = Kernel(_topk_conv)
+def _into(idx, val, result):
+    idx[...], val[...] = result
+
+
+def _topk_rows_numpy(w, a, k, idx, val):
+    _into(idx, val, ref.topk_rows(w, a, k))
+
+
+def _topk_groups_numpy(dst, src, w, a, n_dst, k, idx, val, parts):
+    _into(idx, val, ref.topk_groups(np.asarray(dst), np.asarray(src), w, a, n_dst, k))
+
+
+def _count_groups_numpy(dst, n_dst, parts):
+    return np.bincount(dst, minlength=n_dst).astype(np.int64)
+
+
+def _topk_conv_numpy(w, a, src_shape, dst_shape, geom, rows, k, idx, val):
+    _into(idx, val, ref.topk_conv(w, a, src_shape, dst_shape, geom, rows, k))
+
+
+topk_rows = Kernel(_topk_rows, _topk_rows_numpy)
+topk_groups = Kernel(_topk_groups, _topk_groups_numpy)
+count_groups = Kernel(_count_groups, _count_groups_numpy)
+topk_conv = Kernel(_topk_conv, _topk_conv_numpy)
