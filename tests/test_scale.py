@@ -1,0 +1,85 @@
+"""Scale: a recording too large for memory is refused up front, with the estimate and what to change; a
+10^6-neuron model goes through the path of the 10^8 scene (trace, memory-mapped store, layout, edges, shot)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from nn3d import memory  # noqa: E402
+from nn3d.activations import Activations  # noqa: E402
+from nn3d.ingest import from_torch  # noqa: E402
+from nn3d.memory import TooLargeError  # noqa: E402
+
+
+def tokens_mlp(tokens: int = 16, width: int = 64):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(32, width), torch.nn.ReLU(), torch.nn.Linear(width, width)).eval()
+    return model, torch.randn(1, tokens, 32)
+
+
+def test_recording_in_ram_refused_with_estimate_and_advice(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)  # 1 MB
+    model, x = tokens_mlp(tokens=256)  # 256 * (32 + 2 * 64) = 40,960 neurons (ReLU folds into its Linear): 2 MB
+    with pytest.raises(TooLargeError) as e:
+        from_torch(model, x)
+    msg = str(e.value)
+    assert "40,960 neurons" in msg and "MB" in msg and "\n" not in msg
+    assert "fewer tokens" in msg and "memmap" in msg
+
+
+def test_memmap_store_refused_when_the_drawing_does_not_fit(monkeypatch, tmp_path):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)
+    model, x = tokens_mlp(tokens=256)
+    store = tmp_path / "acts.npy"
+    with pytest.raises(TooLargeError, match="fewer tokens"):
+        from_torch(model, x, memmap=store)
+    assert not store.exists()  # refused before the store was created
+
+
+def test_memmap_store_lifts_the_ram_limit_for_frames(monkeypatch, tmp_path):
+    """Frames that would not fit in RAM next to the drawing are accepted into a memory-mapped store."""
+    n, frames = 10_000, 40  # 1.6 MB of frames, 0.48 MB to draw
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(1.5 * (1 << 20)))
+    with pytest.raises(TooLargeError, match="memory-mapped store"):
+        Activations.allocate(frames, n)
+    values = Activations.allocate(frames, n, tmp_path / "acts.npy")
+    assert isinstance(values, np.memmap) and values.shape == (frames, n)
+
+
+def test_memmap_store_refused_when_the_disk_is_too_small(monkeypatch, tmp_path):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(1 << 20, 0, 1 << 20))
+    with pytest.raises(TooLargeError, match="on disk"):
+        Activations.allocate(4, 1 << 20, tmp_path / "acts.npy")
+
+
+def test_million_neurons_through_the_scale_path(tmp_path):
+    """~10^6 neurons (a Linear stack shared over 256 tokens) recorded into the memory-mapped store equal the
+    model's own outputs; layout, edges within the budget and a shot follow."""
+    from nn3d.layout import layout, select_edges
+    from nn3d.render.explorer import screenshot
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
+                                torch.nn.ReLU(), torch.nn.Linear(1024, 1024)).eval()
+    x = torch.randn(1, 320, 64)  # 320 * (64 + 3 * 1024) = 1,003,520 neurons
+    with torch.no_grad():
+        net, acts = from_torch(model, x, memmap=tmp_path / "acts.npy")
+        out = model(x).numpy().reshape(-1)
+    assert net.n_neurons >= 10**6
+    assert isinstance(acts.values, np.memmap)
+    last = net.layers[-1]
+    np.testing.assert_allclose(acts.frame(0)[last.start:last.stop], out, rtol=1e-5, atol=1e-6)
+    placed = layout(net)
+    assert placed.positions.shape == (net.n_neurons, 3) and np.isfinite(placed.positions).all()
+    edges = select_edges(net, k=4, budget=5000, activations=acts.frame(0), rule="contribution")
+    assert 0 < len(edges) <= 5000
+    image = screenshot(net, tmp_path / "shot.png", acts, size=(320, 180))
+    assert image.shape == (180, 320, 4)
+    assert (image[..., :3].astype(int).sum(-1) > 60).mean() > 0.01  # neurons drawn, not an empty frame
