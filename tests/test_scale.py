@@ -83,3 +83,24 @@ def test_million_neurons_through_the_scale_path(tmp_path):
     image = screenshot(net, tmp_path / "shot.png", acts, size=(320, 180))
     assert image.shape == (180, 320, 4)
     assert (image[..., :3].astype(int).sum(-1) > 60).mean() > 0.01  # neurons drawn, not an empty frame
+
+
+def test_bench_render_scene_list(tmp_path):
+    """``--scenes bert``: a camera-moving and a playback frame, new renderer against current, in one run."""
+    from nn3d.bench import render
+
+    md = tmp_path / "render.md"
+    records = render.main(["--sizes", "--scenes", "bert", "--quick", "--markdown", str(md)])
+    assert [r["name"] for r in records] == ["scene_orbit:bert", "scene_playback:bert"]
+    for r in records:
+        assert r["neurons"] > 10**5 and r["ms"] > 0 and r["baseline_ms"] > 0
+        assert r["gpu_bytes_per_neuron"] < 2 < 12 < r["baseline_gpu_bytes_per_neuron"]
+    assert "| scene_orbit | bert |" in md.read_text()
+
+
+def test_bench_render_unknown_scene_is_one_line(capsys):
+    from nn3d.bench import render
+
+    with pytest.raises(SystemExit):
+        render.main(["--scenes", "bert,resnet9000"])
+    assert "unknown scene(s) resnet9000" in capsys.readouterr().err
