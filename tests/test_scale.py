@@ -104,3 +104,33 @@ def test_bench_render_unknown_scene_is_one_line(capsys):
     with pytest.raises(SystemExit):
         render.main(["--scenes", "bert,resnet9000"])
     assert "unknown scene(s) resnet9000" in capsys.readouterr().err
+
+
+def test_huge_linear_scans_its_most_active_rows_only(monkeypatch):
+    """Past SCAN_LIMIT candidates, a connection short of one edge per neuron keeps the strongest edges among
+    its most active destination neurons: per row the same top 1 as the full scan, within the budget."""
+    from nn3d.layout import edges as E
+    from nn3d.layout import select_edges
+
+    model, x = tokens_mlp(tokens=64, width=256)
+    with torch.no_grad():
+        net, acts = from_torch(model, x)
+    frame = acts.frame(0).copy()
+    frame[5] = np.nan  # a NaN source never makes an edge
+    exact = select_edges(net, k=4, budget=40, activations=frame, rule="contribution")
+    monkeypatch.setattr(E, "SCAN_LIMIT", 1000)
+    sampled = select_edges(net, k=4, budget=40, activations=frame, rule="contribution")
+    assert "most active neurons" in sampled.note and "most active" not in exact.note
+    assert 0 < len(sampled) <= 40
+    c = net.connections[-1]  # the second Linear: its rows, scanned whole and sampled, agree
+    src, dst = net.layers[c.src], net.layers[c.dst]
+    cand = E.Linear(net, c, frame[src.neurons])
+    d, s, v = cand.select(1)
+    rows = np.sort(np.random.default_rng(0).choice(cand.n_rows, 50, replace=False))
+    dr, sr, vr = cand.select_rows(rows)
+    full = dict(zip(d.tolist(), zip(s.tolist(), v.tolist())))
+    assert {r: full[r] for r in rows.tolist() if r in full} == dict(zip(dr.tolist(), zip(sr.tolist(), vr.tolist())))
+    # the sampled edges of that connection end on its most active destination neurons
+    mine = sampled.dst[(sampled.dst >= dst.start) & (sampled.dst < dst.stop)] - dst.start
+    top = np.argsort(-np.abs(frame[dst.neurons]))[: E.ROW_SAMPLE * 40]
+    assert len(mine) and np.isin(mine, top).all()
