@@ -8,6 +8,10 @@ its edges again, as the command does). ``--layers`` / ``--tokens`` shrink the mo
 
     python benchmarks/scale.py --out scale.png --json scale.json          # the full 10^8 scene
     python benchmarks/scale.py --layers 2 --tokens 16 --out small.png     # a smoke run
+    python benchmarks/scale.py --curve 1e4 1e5 1e6 1e7 --plot benchmarks/frame_time_neurons.png --json c.json
+
+``--curve``: the camera-moving frame time against neurons of synthetic scenes
+(:func:`nn3d.bench.scenes.synthetic`), the new renderer against the current one, interleaved.
 """
 
 from __future__ import annotations
@@ -23,25 +27,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-TINYLLAMA = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-                 num_key_value_heads=4, vocab_size=32000, max_position_embeddings=2048)
-"""TinyLlama-1.1B's shape (its ``config.json``), random weights."""
-
-
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def tinyllama(layers: int = 22, tokens: int = 128, dtype: str = "float32"):
-    """``(model, input_ids)``: a LlamaModel of TinyLlama-1.1B's shape with ``layers`` decoder layers."""
+    """``(model, input_ids)``: :func:`nn3d.bench.scenes.tinyllama` (TinyLlama-1.1B's shape) in ``dtype``."""
     import torch
-    from transformers import LlamaConfig, LlamaModel
 
-    torch.manual_seed(0)
-    config = LlamaConfig(**{**TINYLLAMA, "num_hidden_layers": layers})
-    config._attn_implementation = "eager"  # the attention probabilities are layers nn3d can see
-    model = LlamaModel(config).to(getattr(torch, dtype)).eval()
-    return model, torch.randint(0, TINYLLAMA["vocab_size"], (1, tokens))
+    from nn3d.bench.scenes import tinyllama as make
+
+    model, ids = make(layers, tokens)
+    return model.to(getattr(torch, dtype)), ids
 
 
 def tinyllama_factory():
@@ -96,8 +93,48 @@ def run(layers: int = 22, tokens: int = 128, dtype: str = "float32", out: str = 
     return result
 
 
+def curve(sizes, repeats: int = 3) -> list[dict]:
+    """``scene_orbit`` records of synthetic scenes of ``sizes`` neurons, new renderer against current."""
+    from nn3d.bench.scenes import compare, synthetic
+    from nn3d.render.backend import ensure_backend
+
+    ensure_backend()
+    records = []
+    for n in sizes:
+        t0 = time.perf_counter()
+        records += compare(f"synthetic {n:.0e}", *synthetic(int(n)), repeats=1 if n >= 10**8 else repeats,
+                           playback=False)
+        r = records[-1]
+        print(f"{r['neurons']:>12,} neurons: new {r['ms']:9.1f} ms, current {r['baseline_ms']:9.1f} ms "
+              f"({time.perf_counter() - t0:.0f} s, peak RSS {peak_rss_gb():.2f} GB)", flush=True)
+    return records
+
+
+def plot_curve(records: list[dict], path: str) -> None:
+    """Camera-moving frame time against neurons, both renderers, log-log (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["neurons"] for r in records]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    ax.loglog(n, [r["ms"] for r in records], "o-", label="new: positions in the vertex shader (~1 B/neuron)")
+    ax.loglog(n, [r["baseline_ms"] for r in records], "s--", label="current: uploaded positions (16 B/neuron)")
+    ax.set_xlabel("neurons in the scene (synthetic, 8 layers)")
+    ax.set_ylabel("camera-moving frame, median (ms)")
+    ax.set_title("1280x720 offscreen, Mesa llvmpipe (software GL), 2 cores", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--curve", type=float, nargs="+", help="synthetic sizes: the frame-time curve instead")
+    p.add_argument("--plot", dest="plot_path", help="with --curve: write the plot (PNG) here")
     p.add_argument("--layers", type=int, default=22)
     p.add_argument("--tokens", type=int, default=128)
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
@@ -105,6 +142,13 @@ def main(argv=None) -> dict:
     p.add_argument("--json", dest="json_path")
     p.add_argument("--store", help="the memory-mapped activation store (.npy); default a temporary file")
     args = p.parse_args(argv)
+    if args.curve:
+        records = curve([int(n) for n in args.curve])
+        if args.plot_path:
+            plot_curve(records, args.plot_path)
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(records, indent=1) + "\n")
+        return {"curve": records}
     result = run(args.layers, args.tokens, args.dtype, args.out, store=args.store)
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(result, indent=1) + "\n")
