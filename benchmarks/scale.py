@@ -93,8 +93,9 @@ def run(layers: int = 22, tokens: int = 128, dtype: str = "float32", out: str = 
     return result
 
 
-def curve(sizes, repeats: int = 3) -> list[dict]:
-    """``scene_orbit`` records of synthetic scenes of ``sizes`` neurons, new renderer against current."""
+def curve(sizes, repeats: int = 3, current_up_to: float = float("inf")) -> list[dict]:
+    """``scene_orbit`` records of synthetic scenes of ``sizes`` neurons, new renderer against current (the
+    current one only up to ``current_up_to`` neurons)."""
     from nn3d.bench.scenes import compare, synthetic
     from nn3d.render.backend import ensure_backend
 
@@ -103,7 +104,7 @@ def curve(sizes, repeats: int = 3) -> list[dict]:
     for n in sizes:
         t0 = time.perf_counter()
         records += compare(f"synthetic {n:.0e}", *synthetic(int(n)), repeats=1 if n >= 10**8 else repeats,
-                           playback=False)
+                           playback=False, current=n <= current_up_to)
         r = records[-1]
         print(f"{r['neurons']:>12,} neurons: new {r['ms']:9.1f} ms, current {r['baseline_ms']:9.1f} ms "
               f"({time.perf_counter() - t0:.0f} s, peak RSS {peak_rss_gb():.2f} GB)", flush=True)
@@ -119,8 +120,8 @@ def plot_curve(records: list[dict], path: str) -> None:
 
     n = [r["neurons"] for r in records]
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    ax.loglog(n, [r["ms"] for r in records], "o-", label="new: positions in the vertex shader (~1 B/neuron)")
-    ax.loglog(n, [r["baseline_ms"] for r in records], "s--", label="current: uploaded positions (16 B/neuron)")
+    ax.loglog(n, [r["ms"] for r in records], "o-", label="new: positions in the vertex shader (~1.2 B/neuron)")
+    ax.loglog(n, [r["baseline_ms"] for r in records], "s--", label="current: uploaded positions (~17 B/neuron)")
     ax.set_xlabel("neurons in the scene (synthetic, 8 layers)")
     ax.set_ylabel("camera-moving frame, median (ms)")
     ax.set_title("1280x720 offscreen, Mesa llvmpipe (software GL), 2 cores", fontsize=10)
@@ -134,6 +135,8 @@ def plot_curve(records: list[dict], path: str) -> None:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--curve", type=float, nargs="+", help="synthetic sizes: the frame-time curve instead")
+    p.add_argument("--current-up-to", type=float, default=float("inf"),
+                   help="with --curve: measure the current renderer up to this many neurons only")
     p.add_argument("--plot", dest="plot_path", help="with --curve: write the plot (PNG) here")
     p.add_argument("--layers", type=int, default=22)
     p.add_argument("--tokens", type=int, default=128)
@@ -143,7 +146,7 @@ def main(argv=None) -> dict:
     p.add_argument("--store", help="the memory-mapped activation store (.npy); default a temporary file")
     args = p.parse_args(argv)
     if args.curve:
-        records = curve([int(n) for n in args.curve])
+        records = curve([int(n) for n in args.curve], current_up_to=args.current_up_to)
         if args.plot_path:
             plot_curve(records, args.plot_path)
         if args.json_path:

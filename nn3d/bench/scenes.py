@@ -102,16 +102,17 @@ def synthetic(n: int, size=(1280, 720)):
 
 
 def compare(name, net, placed, edges, values, repeats: int = 5, frame_size=(1280, 720),
-            playback: bool = True) -> list[dict]:
-    """Camera-moving (and with ``playback``, playback) frames of the new and the current renderer on the same
-    content, interleaved frame by frame."""
+            playback: bool = True, current: bool = True) -> list[dict]:
+    """Camera-moving (and with ``playback``, playback) frames of the new and (with ``current``) the current
+    renderer on the same content, interleaved frame by frame; without ``current`` the baseline fields are NaN."""
     from ..kernels import levels
     from ..render.scene import NetworkScene
     from .render import Offscreen
 
     frames = [levels(values, net.starts), levels(values[::-1].copy(), net.starts)]
-    scenes = [NetworkScene(net, placed, edges, size=frame_size),
-              NetworkScene(net, placed, edges, size=frame_size, explicit_positions=True)]
+    scenes = [NetworkScene(net, placed, edges, size=frame_size)]
+    if current:
+        scenes.append(NetworkScene(net, placed, edges, size=frame_size, explicit_positions=True))
     try:
         for s in scenes:
             s.set_frame(values)
@@ -135,7 +136,10 @@ def compare(name, net, placed, edges, values, repeats: int = 5, frame_size=(1280
                 off.draw()
                 if i > 1:
                     still[j].append((time.perf_counter() - t0) * 1e3)
-        gpu = [s.neurons.gpu_nbytes() / net.n_neurons for s in scenes]
+        gpu = [s.neurons.gpu_nbytes() / net.n_neurons for s in scenes] + [float("nan")] * (2 - len(scenes))
+        for pair in (orbit, still):
+            if not pair[1]:
+                pair[1].append(float("nan"))
     finally:
         for s in scenes:
             s.close()
