@@ -25,6 +25,10 @@ activations; the camera is the scene's home view, the frame 1280x720 offscreen.
   plus ``Markers.set_data(pos, face_color=...)``, which re-packs and re-uploads the whole vertex buffer.
   ``kernel_ms`` and ``upload_ms`` time our two parts alone.
 
+- ``scene_orbit:NAME`` / ``scene_playback:NAME`` (``--scenes bert,gpt2,tinyllama``, default ``bert,gpt2``;
+  ``--sizes`` with no value skips the synthetic sizes): real-model scenes, the new renderer against the current
+  one (uploaded positions, all selected edges), see :mod:`nn3d.bench.scenes`.
+
 Records follow the other benchmarks (``name``, ``n``, ``ms``, ``baseline``, ``baseline_ms``, ``speedup``) plus
 ``p95_ms``, ``baseline_p95_ms``, ``neurons``, ``edges``, ``repeats`` (fewer at the largest sizes: llvmpipe
 renders on the CPU, and one naive frame of 10^7 neurons takes seconds).
