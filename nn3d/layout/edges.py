@@ -112,14 +112,24 @@ class Dense(Candidates):
         (row, local source, score), as :meth:`select` with k = 1 gives for those rows (lower index on ties, zero
         and NaN scores dropped)."""
         n_out, n_in = self.w.shape
-        t, o = np.divmod(rows, n_out)
-        scores = _f32(self.w)[o] * _f32(self.a).reshape(self.tokens, n_in)[t]
-        mag = np.abs(scores)
-        mag[np.isnan(mag)] = 0
-        j = np.argmax(mag, axis=1) if n_in else np.zeros(len(rows), np.int64)
-        v = scores[np.arange(len(rows)), j]
-        keep = mag[np.arange(len(rows)), j] > 0
-        return rows[keep], (j + t * n_in)[keep], v[keep]
+        w, a = _f32(self.w), _f32(self.a).reshape(self.tokens, n_in)
+        out_r, out_s, out_v = [], [], []
+        step = max(1, SCORES_PER_PASS // max(1, n_in))  # rows per pass: bounded scratch memory
+        for lo in range(0, len(rows), step):
+            r = rows[lo:lo + step]
+            t, o = np.divmod(r, n_out)
+            scores = w[o] * a[t]
+            mag = np.abs(scores)
+            mag[np.isnan(mag)] = 0
+            j = np.argmax(mag, axis=1) if n_in else np.zeros(len(r), np.int64)
+            at = np.arange(len(r))
+            keep = mag[at, j] > 0
+            out_r.append(r[keep])
+            out_s.append((j + t * n_in)[keep])
+            out_v.append(scores[at, j][keep])
+        if not out_r:
+            return rows[:0], rows[:0], np.empty(0, np.float32)
+        return np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_v)
 
 
 class Linear(Dense):
@@ -294,6 +304,8 @@ SCAN_LIMIT = 1 << 28
 whole under the contribution rule: only its :data:`ROW_SAMPLE` x share most active destination neurons are (a
 TinyLlama-sized MLP projection on 128 tokens has 1.5 * 10^9 candidates, seconds each)."""
 ROW_SAMPLE = 8
+SCORES_PER_PASS = 1 << 24
+"""Scores :meth:`Dense.select_rows` computes at a time (64 MB of float32)."""
 
 
 def _select_full(cands, k, budget, seed, a_dst=None):
