@@ -137,3 +137,19 @@ def test_huge_linear_scans_its_most_active_rows_only(monkeypatch):
     mine = sampled.dst[(sampled.dst >= dst.start) & (sampled.dst < dst.stop)] - dst.start
     top = np.argsort(-np.abs(frame[dst.neurons]))[: E.ROW_SAMPLE * 40]
     assert len(mine) and np.isin(mine, top).all()
+
+
+def test_nn3d_shot_refuses_a_too_large_model_in_one_line(monkeypatch, tmp_path, capsys):
+    """``nn3d shot FILE.py:factory`` on a model whose recording would not fit: exit 2, one line, no image."""
+    from nn3d.cli import main
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)
+    factory = tmp_path / "big.py"
+    factory.write_text("import torch\n\ndef make():\n    torch.manual_seed(0)\n"
+                       "    return torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.Linear(64, 64)), "
+                       "torch.randn(1, 256, 32)\n")
+    out = tmp_path / "x.png"
+    assert main(["shot", f"{factory}:make", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs about" in err[0] and "fewer tokens" in err[0]
+    assert not out.exists()
