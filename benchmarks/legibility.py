@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 TOL = 24  # per RGB channel, out of 255: a faint edge over a neuron still leaves it readable
-GALLERY = ("benchmarks/gallery.py:bert", "benchmarks/gallery.py:gpt2", "benchmarks/gallery.py:resnet18",
-           "examples/digits_mlp.py:factory")
+GALLERY = tuple(f"benchmarks/gallery.py:{m}" for m in ("bert", "gpt2", "resnet18", "small_mlp", "vit")) + (
+    "examples/digits_mlp.py:factory",)
 
 
 def compare(edgeless: np.ndarray, edged: np.ndarray, background) -> dict:

@@ -58,12 +58,36 @@ def test_one_box_per_block_of_two_layers_and_per_row(blocky):
     assert np.allclose(segments[..., 1].min(axis=(1, 2)), boxes[:, 0, 1] - pad)  # a band along its front
     assert (segments[..., 1].max(axis=(1, 2)) < boxes[:, 1, 1]).all()
 
-    folded = layout(net, fold=len(net.layers))  # more rows than blocks allow: a block split over two rows
+
+def test_a_block_split_over_rows_gets_a_frame_per_row():
+    class Long(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fcs = nn.ModuleList([nn.Linear(16, 16) for _ in range(4)])
+
+        def forward(self, x):
+            for f in self.fcs:
+                x = f(x)
+            return x
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([Long() for _ in range(2)])
+
+        def forward(self, x):
+            return self.blocks[1](self.blocks[0](x))
+
+    torch.manual_seed(0)
+    net, _ = from_torch(Two(), torch.rand(1, 16))
+    assert sum(len(b.layers) == 4 for b in net.structure) == 2
+    folded = layout(net, fold=4)  # more rows than the blocks allow: block 1 split over rows 2 and 3
     split = frame_boxes(net, folded)
-    assert len(split) > 3
+    assert len(split) == 3
     for lo, hi in split:  # each framed part lies within one row's layers
-        inside = [i for i in range(len(net.layers)) if (folded.boxes[i, 0] >= lo - 1e-4).all()
-                  and (folded.boxes[i, 1] <= hi + 1e-4).all()]
+        lo, hi = lo - 1e-4, hi + 1e-4
+        inside = [i for i in range(len(net.layers)) if (folded.boxes[i, 0] >= lo).all()
+                  and (folded.boxes[i, 1] <= hi).all()]
         assert len({int(folded.rows[i]) for i in inside}) == 1
 
 
@@ -150,3 +174,40 @@ def test_row_breaks_one_path_each_instead_of_the_edges_between_rows():
         assert len(scene.frames.breaks) == 12 and scene.frames.node is not None
     finally:
         scene.close()
+
+
+def test_a_block_is_framed_where_its_layers_are_not_across_the_blocks_between():
+    """A catch-all block (GPT-2's "transformer": embeddings first, final norm last) gets one frame per run of
+    consecutive levels, not one box spanning every repeated block between its parts."""
+
+    class Tail(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.emb2, self.blocks, self.norm, self.norm2 = (
+                nn.Linear(16, 16), nn.Linear(16, 16), nn.ModuleList([Block() for _ in range(2)]),
+                nn.Linear(16, 16), nn.Linear(16, 16))
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = Tail()
+
+        def forward(self, x):
+            m = self.model
+            x = m.emb2(m.emb(x))
+            for b in m.blocks:
+                x = b(x)
+            return m.norm2(m.norm(x))
+
+    torch.manual_seed(0)
+    net, _ = from_torch(Model(), torch.rand(1, 16))
+    placed = layout(net, fold=None)
+    outer = next(b for b in net.structure if b.name == "model")
+    assert len(outer.layers) == 4
+    boxes = frame_boxes(net, placed)
+    inner = [b for b in net.structure if b.index is not None]
+    assert len(boxes) == 2 + len(inner)  # the outer block's two runs, and each repeated block
+    for b in inner:  # no frame contains a repeated block's layers unless it is that block's
+        centre = placed.boxes[list(b.layers)].mean(axis=(0, 1))
+        holding = [(lo <= centre).all() and (centre <= hi).all() for lo, hi in boxes]
+        assert sum(holding) == 1

@@ -117,6 +117,7 @@ def test_draw_ranges_draw_only_those_neurons():
     scene = _scene(net, lay, False)
     try:
         conv, dense = net.layers[1], net.layers[3]
+        scene.layer_images.parent = None  # it sets draw_ranges itself at every draw
         scene.neurons.draw_ranges = [(conv.start, conv.size), (dense.start + 10, 20)]
         ids = scene.id_image()
         shown = np.unique(ids[ids >= 0])

@@ -198,7 +198,8 @@ def test_labels_never_cover_the_title_or_the_hud():
         keep, placed = declutter(p[:, :2] / p[:, 3:4], labels._text_px, prio, bounds=ex.canvas.size)
         assert _cross(reserved, placed[keep]) > 0
 
-        # the title's reserved rectangle holds its pixels
+        # the title's and the HUD's reserved rectangles hold their pixels (labels hidden: they would move)
+        ex.overlays.labels.visible = False
         with_title = ex.render()[..., :3].astype(int)
         ex.scene.set_title("")
         ex.overlays.hud.visible = False
@@ -209,5 +210,26 @@ def test_labels_never_cover_the_title_or_the_hud():
         inside = ((xs >= r[0]) & (xs <= r[2]) & (ys >= r[1]) & (ys <= r[3])) | (
             (xs >= hud[0]) & (xs <= hud[2]) & (ys >= hud[1]) & (ys <= hud[3]))
         assert len(xs) > 50 and inside.mean() > 0.97
+    finally:
+        ex.close()
+
+
+def test_labels_sit_on_dark_plates_so_they_read_over_bright_pixels():
+    """Over a bright layer light text would vanish: each drawn label has a dark plate under it. On a white
+    background (the brightest thing a label can sit on) the plate's pixels stay dark and the text light."""
+    from nn3d.render.explorer import Explorer
+
+    net, acts = _blocky()
+    ex = Explorer(net, acts, size=(640, 360))
+    try:
+        ex.canvas.bgcolor = "white"
+        image = ex.render()[..., :3].astype(float)
+        rects = ex.overlays.label_rects()
+        assert len(rects) >= 3
+        luminance = image.mean(axis=-1)
+        for x0, y0, x1, y1 in np.round(rects).astype(int):
+            inside = luminance[max(y0, 0):y1, max(x0, 0):x1]
+            assert np.median(inside) < 90  # the plate, not the white behind it
+            assert inside.max() > 150  # and the text on it
     finally:
         ex.close()

@@ -51,7 +51,11 @@ def test_home_view_is_one_constant_and_three_quarter_is_kept():
     scene = NetworkScene(net, layout(net), select_edges(net, k=1), size=(320, 180))
     try:
         home = scene.home_camera()
-        assert (home.azimuth, home.elevation) == HOME_VIEW
+        from nn3d.render.home_view import separating_azimuth
+
+        # the home direction, turned only as far as keeps consecutive layers apart
+        assert (home.azimuth, home.elevation) == (separating_azimuth(scene.layout, HOME_VIEW[0]), HOME_VIEW[1])
+        assert HOME_VIEW[0] - 2 < home.azimuth <= HOME_VIEW[0]
         oblique = scene.home_camera(view="three-quarter")
         assert (oblique.azimuth, oblique.elevation) == VIEWS["three-quarter"] != HOME_VIEW
         assert scene.camera_state == home  # the default view is the home one
@@ -68,3 +72,38 @@ def test_default_shot_of_a_small_model_is_legible():
     assert r["edges"] >= 0.02  # edges are still drawn
     assert max(r["fill_w"], r["fill_h"]) >= 0.75
     assert r["overlaps"] == 0 and r["labels"] >= 1
+
+
+def test_home_view_turns_until_consecutive_layers_stand_apart():
+    """An MLP whose layers are as wide as the gaps between them (the digits demo's 64-64-32-10): from the
+    plain home azimuth its first two layers overlap on screen; the home view turns until they stand apart."""
+    from types import SimpleNamespace
+
+    from nn3d.layout import EdgeSet, layout
+    from nn3d.render.home_view import FLOOR, separating_azimuth
+    from nn3d.render.scene import NetworkScene
+
+    net = synthetic.mlp([64, 64, 32, 10], seed=0)
+    scene = NetworkScene(net, layout(net), EdgeSet.empty(), size=(800, 500))
+    try:
+        def columns():
+            out = []
+            for layer in net.layers:
+                x = scene.project(np.arange(layer.start, layer.start + layer.size))[:, 0]
+                out.append((x.min(), x.max()))
+            return out
+
+        home = scene.camera_state
+        assert FLOOR <= home.azimuth < HOME_VIEW[0] and home.elevation == HOME_VIEW[1]
+        spans = columns()
+        pitch_px = (spans[0][1] - spans[0][0]) / 7  # the input's 8 columns
+        gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:])]
+        assert min(gaps) > pitch_px  # more than a neuron spacing between layers: sprites do not touch
+        scene.set_camera(home.replace(azimuth=HOME_VIEW[0]))
+        spans = columns()
+        assert spans[1][0] - spans[0][1] < 0.5 * pitch_px  # the plain home azimuth: they nearly touch
+    finally:
+        scene.close()
+    wide = SimpleNamespace(boxes=np.array([[[0, -10, -10], [1, 10, 10]], [[3, -10, -10], [4, 10, 10]]], float),
+                           levels=np.array([0, 1]), rows=None)  # layers far wider than their gap: left as is
+    assert separating_azimuth(wide, HOME_VIEW[0]) == HOME_VIEW[0]

@@ -71,6 +71,21 @@ def test_draw_scene_clears_and_draws_into_the_pushed_framebuffer(canvas):
     np.testing.assert_array_equal(image[24, 4], (255, 255, 255, 255))  # and the scene drawn over it
 
 
+def test_render_region_twice_draws_the_same_region(canvas):
+    """VisPy keeps the canvas-to-FBO mapping cached after resetting the transform: the same region rendered
+    twice in a row (two picks at one spot) came out wrong the second time without render_region's reset."""
+    need(canvas.transforms, "_mappings", "render_region")
+    view = canvas.central_widget.add_view(bgcolor=None)
+    view.camera = scene.PanZoomCamera(rect=(0, 0, 1, 1))
+    scene.visuals.Rectangle(center=(0.25, 0.5), width=0.5, height=2, color="white", parent=view.scene)
+    region = (8, 16, 8, 8)  # inside the white left half, away from its border
+    images = []
+    for _ in range(3):  # back to back, as two picks at one spot are
+        images.append(np.array(compat.render_region(canvas, region, (8, 8))))
+    for image in images:
+        np.testing.assert_array_equal(image[..., :3], 255)
+
+
 def test_current_target_follows_push_fbo(canvas):
     need(canvas, "_current_framebuffer", "current_target")
     need(canvas, "_vp_stack", "current_target")

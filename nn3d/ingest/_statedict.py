@@ -122,6 +122,21 @@ def infer(tensors: dict[str, np.ndarray], name: str, ordered: bool = False) -> N
     return Network.build(layers, conns, name=name)
 
 
+def finite(tensors: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """``tensors`` with NaN and infinite weights replaced by 0 (copies of those tensors only), and one warning
+    saying how many: a diverged checkpoint still draws, and no kernel ranks edges by a NaN."""
+    out, bad = dict(tensors), 0
+    for k, v in tensors.items():
+        if v.dtype.kind == "f" and v.size:
+            ok = np.isfinite(v)
+            if not ok.all():
+                bad += int(v.size - np.count_nonzero(ok))
+                out[k] = np.where(ok, v, 0).astype(v.dtype)
+    if bad:
+        log.warning("nn3d: %s: %d weights are NaN or infinite: drawn as 0", path.name, bad)
+    return out
+
+
 def zeros(net: Network, path: Path) -> Activations:
     """One frame of zeros, after checking that a network of this size fits (shapes come from the file)."""
     check_fits(BYTES_PER_NEURON * float(net.n_neurons), f"{path.name}'s network of {net.n_neurons:,} neurons",

@@ -6,6 +6,8 @@ A file that pickles a whole model object is refused: unpickling it could run arb
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 from pathlib import Path
 
 from ..memory import check_fits, format_bytes
@@ -15,7 +17,7 @@ from ._base import IngestError
 SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 NESTED = ("state_dict", "model_state_dict", "model", "module", "net")
 EXPORT = (
-    "nn3d will not unpickle it (that could run code). Save weights instead: "
+    "Save weights instead: "
     "torch.save(model.state_dict(), 'weights.pt'), or safetensors.torch.save_file(model.state_dict(), "
     "'model.safetensors'), or torch.onnx.export(model, inputs, 'model.onnx')"
 )
@@ -37,19 +39,44 @@ def _flatten(obj, prefix: str = "") -> dict:
     return out
 
 
+def _first_sentence(e: BaseException) -> str:
+    """The first sentence of an exception's text, on one line (torch's errors run to a paragraph)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return re.split(r"(?<=[.!?]) ", text, maxsplit=1)[0][:300]
+
+
+def _plain(path: Path, name: str, v):
+    """A dense CPU tensor for ``v``, or :class:`IngestError`: quantized tensors are dequantized, sparse ones made
+    dense (their dense size was checked against memory already), meta-device ones refused (no data)."""
+    import torch
+
+    if v.is_meta or v.device.type != "cpu":
+        raise IngestError(f"{path.name}: tensor {name!r} is on the {v.device.type} device: no data to draw")
+    if v.layout != torch.strided:
+        v = v.to_dense()
+    if v.is_quantized:
+        v = v.dequantize()
+    return v
+
+
 def load_state_dict(path: Path) -> dict:
     """Name -> float32 NumPy array, loaded without executing code from the file."""
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e):
-            raise IngestError(f"{path.name} holds a pickled Python object, not a state dict: {EXPORT}") from None
-        raise IngestError(f"{path.name} is not a readable torch file (corrupt, or not made by torch.save)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise IngestError(f"{path.name} is not a readable torch file: {first}") from None
+        found = re.search(r"unsupported global:? (?:GLOBAL )?([\w.]+)", str(e), re.IGNORECASE)
+        if found:
+            raise IngestError(f"{path.name} holds a pickled Python object that names code ({found.group(1)}), "
+                              f"which nn3d will not unpickle or run. {EXPORT}") from None
+        raise IngestError(f"{path.name} is not a readable torch file: its pickle holds something a weights-only "
+                          "load refuses, which nn3d will not run (corrupt, or not made by torch.save)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, KeyError, IndexError,
+            MemoryError, RecursionError) as e:
+        raise IngestError(f"{path.name} is not a readable torch file: {_first_sentence(e)}") from None
     if isinstance(obj, dict):
         for key in NESTED:
             if isinstance(obj.get(key), dict):
@@ -65,7 +92,11 @@ def load_state_dict(path: Path) -> dict:
         raise IngestError(f"{path.name} declares {format_bytes(declared)} of tensors but stores "
                           f"{format_bytes(stored)} (expanded or overlapping views): save real weights")
     check_fits(declared, f"the tensors of {path.name}", "use a smaller model")
-    return {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy() for k, v in tensors.items()}
+    out = {}
+    for k, v in tensors.items():
+        v = _plain(path, k, v.detach())
+        out[k] = v.float().numpy() if v.is_floating_point() else v.numpy()
+    return _statedict.finite(out, path)
 
 
 def read(path: Path, config=None):

@@ -58,9 +58,44 @@ class Recording:
             self.frames = self.tensors["activations"]
             self.steps, self.loss = self.tensors["step"], self.tensors["loss"]
             self.record_steps = self.tensors["record_step"]
-        except (KeyError, ValueError, TypeError) as e:
-            raise IngestError(f"{self.path.name}: a damaged nn3d recording ({type(e).__name__}: {e})") from None
+        except (KeyError, ValueError, TypeError, RecursionError) as e:
+            why = " ".join(f"{type(e).__name__}: {e}".split())[:200]  # one line, whatever the exception says
+            raise IngestError(f"{self.path.name}: a damaged nn3d recording ({why})") from None
         self.metrics = {k[len("metric/"):]: v for k, v in self.tensors.items() if k.startswith("metric/")}
+        problem = self._check()
+        if problem:
+            raise IngestError(f"{self.path.name}: a damaged nn3d recording ({problem})")
+
+    def _check(self) -> str | None:
+        """What is inconsistent between the recording's arrays and its network (None when nothing): shapes,
+        dtypes and the step indices, which are used to index the loss."""
+        frames, rec, steps, loss = self.frames, self.record_steps, self.steps, self.loss
+        n = self.network.n_neurons
+        if frames.ndim != 3 or frames.shape[1] < 1 or frames.shape[2] != n or frames.dtype.kind != "f":
+            return f"activations of shape {frames.shape} ({frames.dtype}), expected (records, samples, {n}) floats"
+        for key, a in (("record_step", rec), ("step", steps), ("loss", loss)):
+            if a.ndim != 1 or (key != "loss" and a.dtype.kind not in "iu"):
+                return f"{key} of shape {a.shape} ({a.dtype}), expected a 1-D array"
+        if len(rec) != frames.shape[0] or len(rec) == 0:
+            return f"{len(rec)} record steps for {frames.shape[0]} recorded frames"
+        if len(steps) != len(loss):
+            return f"{len(steps)} steps but {len(loss)} losses"
+        if len(loss) and (int(rec.min()) < 0 or int(rec.max()) >= len(loss)):
+            return f"record steps {int(rec.min())}..{int(rec.max())} outside the {len(loss)} logged steps"
+        n_conns = len(self.network.connections)
+        for key, v in self.tensors.items():
+            kind, _, i = key.partition("/")
+            if kind in ("weights", "weight_sample", "weight_stats", "weight_index"):
+                if not i.isdigit() or int(i) >= n_conns:
+                    return f"tensor {key!r} names no connection"
+                if kind != "weight_index" and (v.ndim < 1 or v.shape[0] != len(rec)):
+                    return f"tensor {key!r} of shape {v.shape}, expected one row per record ({len(rec)})"
+            if kind == "weight_index" and (v.dtype.kind not in "iu" or (v.size and (
+                    int(v.min()) < 0 or int(v.max()) >= self.network.connections[int(i)].weight.size))):
+                return f"tensor {key!r} holds indices outside connection {i}'s weights"
+            if kind == "metric" and (v.ndim != 1 or len(v) != len(steps)):
+                return f"tensor {key!r} of shape {v.shape}, expected one value per step ({len(steps)})"
+        return None
 
     def weights(self, r: int) -> dict[int, np.ndarray]:
         """Connection index -> its weights at record ``r`` (full, or the fixed sample for large ones)."""

@@ -18,6 +18,7 @@ def read(path: Path, config=None):
     (default: ``config.json`` beside the file, when there is one)."""
     path = Path(path)
     tensors, _meta = safetensors_file.read(path)
+    tensors = _statedict.finite(tensors, path)
     cfg = _statedict.find_config(path, config)
     if cfg is not None:
         return _statedict.from_config(tensors, cfg, path)

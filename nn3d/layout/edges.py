@@ -441,9 +441,11 @@ def select_edges(
     for x, (d, s, v) in zip(full + rec, parts_f + parts_r):
         if len(v) == 0:
             continue
-        peak = float(np.abs(v).max())
+        mag = np.abs(v)
+        peak = float(mag[np.isfinite(mag)].max(initial=0.0)) or 1.0  # NaN/inf weights (file data) set no scale
+        strength = np.clip(np.nan_to_num(mag / peak, nan=0.0, posinf=1.0), 0.0, 1.0)
         out.append(((s + x.src.start).astype(np.int32), (d + x.dst.start).astype(np.int32), v.astype(np.float32),
-                    (np.abs(v) / peak).astype(np.float32)))
+                    strength.astype(np.float32)))
     note = "; ".join(n for n in (note_f, note_r) if n)
     if not out:
         return EdgeSet.empty(note)

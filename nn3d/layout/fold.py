@@ -159,7 +159,7 @@ def _rows_geometry(x_lo, x_hi, z_half, extent, starts, spacing, min_gap, depth_r
 
 def view_aspect(wx: float, wy: float, hz: float, view=HOME_VIEW) -> float:
     """Width / height of a box wx x wy x hz seen from ``view`` (azimuth, elevation in degrees; by default
-    :data:`nn3d.camera.HOME_VIEW`, the home camera's direction, which ``fold="auto"`` aims at)."""
+    :data:`nn3d.camera_pose.HOME_VIEW`, the home camera's direction, which ``fold="auto"`` aims at)."""
     return _view_aspect.py_func(wx, wy, hz, math.radians(view[0]), math.radians(view[1]))
 
 
@@ -185,7 +185,7 @@ def rows(x_lo, x_hi, z_half, extent, width_y, clean, allowed, mode, spacing, min
 
     Returns the row of each level (int64), and per row the x and z offsets to add to its layers' centres.
     The angles are passed to the compiled pass as arguments, not read as globals: Numba's cache would keep
-    a global's old value after :data:`nn3d.camera.HOME_VIEW` changed.
+    a global's old value after :data:`nn3d.camera_pose.HOME_VIEW` changed.
     """
     return _rows(x_lo, x_hi, z_half, extent, width_y, clean, allowed, mode, spacing, min_gap, depth_ratio,
                  float(aspect), math.radians(view[0]), math.radians(view[1]))

@@ -57,6 +57,15 @@ def _below(va, ia, vb, ib):  # pragma: no cover - compiled
     return sa < sb or (sa == sb and ia > ib)
 
 
+@njit(inline="always")
+def _cleared(idx, val, r):  # pragma: no cover - compiled
+    """Row ``r`` of a top-k result, emptied (index -1, value 0): a heap of size 0."""
+    ri, rv = idx[r], val[r]
+    ri[:] = -1
+    rv[:] = 0
+    return ri, rv
+
+
 @njit(cache=True)
 def _push(idx, val, size, k, i, v):  # pragma: no cover - compiled
     """Offer candidate (i, v) to the heap ``idx[:size], val[:size]``; returns the new size."""
@@ -95,11 +104,8 @@ def _topk_rows(w, a, k, idx, val):  # pragma: no cover - compiled
     for r in prange(a.shape[0] * n_out):
         t = r // n_out
         o = r - t * n_out
-        ri, rv = idx[r], val[r]
-        ri[:] = -1
-        rv[:] = 0
-        size = 0
-        thr = np.float32(0)  # stays 0 until the heap is full: then its smallest |score|
+        ri, rv = _cleared(idx, val, r)
+        size, thr = 0, np.float32(0)  # thr stays 0 until the heap is full: then its smallest |score|
         wo, at = w[o], a[t]
         j = 0
         while j < n_in:
@@ -161,11 +167,8 @@ def _topk_conv(w, a, src_shape, dst_shape, geom, rows, k, idx, val):  # pragma: 
         rem = q - co * h_out * w_out
         oy = rem // w_out
         ox = rem - oy * w_out
-        ri, rv = idx[r], val[r]
-        ri[:] = -1
-        rv[:] = 0
-        size = 0
-        thr = np.float32(0)
+        ri, rv = _cleared(idx, val, r)
+        size, thr = 0, np.float32(0)
         g = co // cog
         for cl in range(cig):
             ci = g * cig + cl

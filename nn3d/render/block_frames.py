@@ -33,16 +33,22 @@ BAND = 0.3
 
 
 def frame_boxes(net: Network, layout: Layout) -> np.ndarray:
-    """float32 (n, 2, 3): min and max corner of each framed extent: one per block of >= 2 layers and row."""
+    """float32 (n, 2, 3): min and max corner of each framed extent: one per block, row and run of consecutive
+    levels holding >= 2 of the block's layers."""
     rows = layout.rows if layout.rows is not None else np.zeros(len(net.layers), np.int64)
+    levels = layout.levels if layout.levels is not None else np.arange(len(net.layers))
     out = []
     for block in net.structure:
         idx = np.asarray(block.layers, np.int64)
-        if len(idx) < 2:
-            continue  # a single layer is its own frame
         for r in np.unique(rows[idx]):
             part = idx[rows[idx] == r]
-            out.append((layout.boxes[part, 0].min(axis=0), layout.boxes[part, 1].max(axis=0)))
+            # runs of consecutive levels: a catch-all block (GPT-2's "transformer": its embeddings and its
+            # final norm) is framed where its layers are, not across the blocks between them
+            lv = np.unique(levels[part])
+            for run in np.split(lv, np.flatnonzero(np.diff(lv) > 1) + 1):
+                members = part[np.isin(levels[part], run)]
+                if len(members) >= 2:  # a single layer is its own frame
+                    out.append((layout.boxes[members, 0].min(axis=0), layout.boxes[members, 1].max(axis=0)))
     return np.asarray(out, np.float32).reshape(-1, 2, 3)
 
 

@@ -56,9 +56,11 @@ class ScreenLabels(scene.visuals.Text):
     picking pass (drawn on the black ID background), so a label is never read as a neuron.
     """
 
-    def __init__(self, view, items: LabelItems, boxes: np.ndarray, reserved=None, **kwargs):
+    def __init__(self, view, items: LabelItems, boxes: np.ndarray, reserved=None, backing=None, **kwargs):
         super().__init__([""], pos=[(0.0, 0.0)], anchor_x="center", anchor_y="bottom", **kwargs)
         self.unfreeze()
+        self._backing = backing  # a Mesh drawn before the labels: a dark plate under each, so that a label
+        # over a light layer stays readable
         self._in_view, self.items = view, items
         self._points = np.asarray(items.anchors, float).reshape(-1, 3)
         b = np.asarray(boxes, float).reshape(-1, 2, 3)
@@ -118,12 +120,43 @@ class ScreenLabels(scene.visuals.Text):
         with self.events.update.blocker():  # setting the text inside a draw must not ask for another draw
             self.text = texts or [""]
             self.pos = np.c_[(self.rects[:, 0] + self.rects[:, 2]) / 2, self.rects[:, 1]] if texts else [(0, 0)]
+        if self._backing is not None:
+            with self._backing.events.update.blocker():
+                set_plates(self._backing, self.rects)
 
     def draw(self):
         if tuple(self._in_view.canvas.bgcolor.rgb) == (0.0, 0.0, 0.0):  # the picking pass
             return
         self.layout()
         super().draw()
+
+
+LABEL_PLATE = (0.043, 0.051, 0.071, 0.72)
+"""The plate under each label: the background's colour, mostly opaque (the layer behind still shows a little)."""
+
+
+class LabelPlates(scene.visuals.Mesh):
+    """The plates under the labels: drawn just before them, it places the labels first (so that the plates
+    of this frame's labels are drawn, not the last frame's)."""
+
+    labels: ScreenLabels | None = None
+
+    def draw(self):
+        if self.labels is not None:
+            self.labels.layout()
+        super().draw()
+
+
+def set_plates(mesh, rects: np.ndarray) -> None:
+    """Give ``mesh`` (a Mesh visual in canvas pixels) one :data:`LABEL_PLATE` rectangle per row of ``rects``
+    (m, 4: x0, y0, x1, y1); hide it when there are none."""
+    r = np.asarray(rects, np.float32).reshape(-1, 4)
+    if len(r) == 0:
+        r = np.zeros((1, 4), np.float32)  # one empty plate: the mesh stays drawable (and draws nothing)
+    vertices = np.stack([r[:, [0, 1]], r[:, [2, 1]], r[:, [2, 3]], r[:, [0, 3]]], axis=1).reshape(-1, 2)
+    quads = 4 * np.arange(len(r), dtype=np.uint32)[:, None]
+    faces = np.concatenate([quads + [0, 1, 2], quads + [0, 2, 3]]).astype(np.uint32)
+    mesh.set_data(vertices=vertices, faces=faces, color=LABEL_PLATE)
 
 
 def label_items(net: Network, layout: Layout) -> LabelItems:
@@ -158,7 +191,8 @@ def label_items(net: Network, layout: Layout) -> LabelItems:
 
 def layer_label(layer) -> str:
     act = f"+{layer.activation}" if layer.activation else ""
-    return f"{layer.name}  {layer.kind}{act}  {'×'.join(map(str, layer.shape))}"
+    kind = "" if layer.name == layer.kind and not act else f"{layer.kind}{act}  "  # "input  8×8"
+    return f"{layer.name}  {kind}{'×'.join(map(str, layer.shape))}"
 
 
 class Overlays:
@@ -169,8 +203,12 @@ class Overlays:
         # for the selected block, or all of them with the HUD; never over ``title`` (a Text) nor the HUD
         self.title = title
         self.always = scene.Node(parent=canvas.scene)
+        plates = LabelPlates(parent=self.always)
+        plates.set_gl_state(depth_test=False, blend=True,  # "over" in alpha too: transparent shots stay right
+                            blend_func=("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha"))
         self.labels = ScreenLabels(view, label_items(net, layout), layout.boxes, reserved=self.reserved_rects,
-                                   color="#c8d0e0", font_size=8, parent=self.always)
+                                   backing=plates, color="#c8d0e0", font_size=8, parent=self.always)
+        plates.labels = self.labels
         self.labels.set_gl_state(depth_test=False, blend=True)
         self.hud = scene.visuals.Text("", pos=(14, 48), parent=canvas.scene, **TEXT)
         self.labels.all_layers = lambda: self.hud.visible

@@ -11,8 +11,9 @@ from ..kernels import NAN_LEVEL, ROBUST_PERCENTILE
 from ..kernels import levels as compute_levels
 from ..layout import EdgeSet, Layout
 from ..network import Network
-from . import camera_controls
+from . import camera_controls, home_view
 from .backend import BackendError, ensure_backend
+from .vispy_compat import render_region
 
 BACKGROUND = "#0b0d12"
 HOME_FOV = 25.0  # degrees: narrow enough that the nearest layers are not drawn much larger than the far ones
@@ -52,6 +53,7 @@ class NetworkScene:
         from vispy import scene
 
         from .block_frames import BlockFrames
+        from .layer_images import LayerImages
         from .visuals import Edges, Neurons
 
         self.net, self.layout, self.normalisation = net, layout, normalisation
@@ -74,6 +76,11 @@ class NetworkScene:
         self.frames = BlockFrames(self.view, net, layout)  # a faint outline under each block, the row breaks
         self.edges = Edges(*self._edge_arrays(edges), occluder=self.neurons, parent=self.view.scene)
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
+        self.layer_images = None  # far layers as images (render.layer_images): needs the placement table
+        if layout.placement is not None and not explicit_positions:
+            self.layer_images = LayerImages(self.neurons, *layout.placement, parent=self.view.scene)
+            self.layer_images.order = -1  # before the neurons: it decides which layers they draw
+            self.edges.also_occluding.append(self.layer_images)
         self.title = scene.visuals.Text("", parent=self.canvas.scene, color="white", font_size=11,
                                         anchor_x="left", anchor_y="bottom", pos=(14, 28))
         self.overlays = [self.edges, self.title, *self.frames.nodes]  # all but the neurons: hidden when picking
@@ -131,7 +138,8 @@ class NetworkScene:
 
     def home_camera(self, fill: float = 0.9, view: str = "home") -> CameraState:
         """The default view: the whole network flowing left to right, from the direction ``VIEWS[view]``
-        ("home": layers nearly face-on; "three-quarter": the oblique view), at the distance where its
+        ("home": layers nearly face-on, turned by :func:`home_view.separating_azimuth` where that keeps
+        consecutive layers apart; "three-quarter": the oblique view), at the distance where its
         bounding box fills ``fill`` of the 3-D view (a long, thin network is not left small in the middle of
         a bounding sphere)."""
         if view not in VIEWS:
@@ -140,7 +148,10 @@ class NetworkScene:
         boxes = self.layout.boxes  # fit the layers themselves: a folded model's bounding box is mostly empty
         corners = np.concatenate([boxes[:, [i, j, k], [0, 1, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
         fov = HOME_FOV
-        state = CameraState(tuple((lo + hi) / 2), *VIEWS[view],
+        azimuth, elevation = VIEWS[view]
+        if view == "home":  # turned from face-on just enough that consecutive layers do not overlap
+            azimuth = home_view.separating_azimuth(self.layout, azimuth)
+        state = CameraState(tuple((lo + hi) / 2), azimuth, elevation,
                             max(float(np.linalg.norm(hi - lo)) / 2, 1e-3) / np.tan(np.radians(fov / 2)), fov)
         saved = self.camera_state if self.view.camera.distance is not None else None  # None: not set up yet
         size = np.asarray(self.view.size, float)
@@ -213,7 +224,7 @@ class NetworkScene:
             self.canvas.bgcolor = "black"
             self.neurons.shared_program["u_picking"] = 1.0
             # render(region=...) counts y from the bottom (GL); the rows it returns run top-down
-            ids = self.canvas.render(region=(x0, h - y1, x1 - x0, y1 - y0), size=(x1 - x0, y1 - y0), alpha=True)
+            ids = render_region(self.canvas, (x0, h - y1, x1 - x0, y1 - y0), (x1 - x0, y1 - y0))
         finally:
             self.neurons.shared_program["u_picking"] = 0.0
             self.canvas.bgcolor = bgcolor

@@ -13,6 +13,10 @@ Why each is needed:
 - :func:`gl_state`: the GL state a visual declared (``set_gl_state``), restored after the edge composite.
 - :func:`rotation_matrix`, :func:`set_arcball_rotation`: converting between the turntable and arcball cameras
   needs their rotation, which VisPy keeps private.
+- :func:`render_region`: after a full-canvas draw, VisPy's ``TransformSystem.configure`` resets the
+  canvas-to-FBO transform without forgetting its cached mapping, so a second ``render(region=R)`` with the
+  same region as the last one keeps the identity transform and draws at the wrong place (two picks at the
+  same spot: the second found nothing). The cache is cleared first.
 - :func:`child_widgets`: the widgets a grid lays out (the panel column takes the 3-D view out of that layout).
 
 Subclass hooks of ``vispy.visuals.Visual`` (``_draw_mode``, ``_prepare_transforms``, ``_compute_bounds``) are
@@ -28,6 +32,15 @@ def draw_scene(canvas, bgcolor=None) -> None:
     """Clear the current framebuffer to ``bgcolor`` (None: the canvas's) and draw ``canvas``'s scene into it:
     what ``SceneCanvas.render`` does between ``push_fbo`` and reading the pixels back."""
     canvas._draw_scene(bgcolor=bgcolor)
+
+
+def render_region(canvas, region, size) -> np.ndarray:
+    """``canvas.render(region=region, size=size, alpha=True)``, right even when the last region render had the
+    same region (see the module docstring)."""
+    mappings = getattr(canvas.transforms, "_mappings", None)
+    if isinstance(mappings, dict) and "ct0" in mappings:
+        mappings["ct0"] = None
+    return canvas.render(region=region, size=size, alpha=True)
 
 
 def current_target(canvas):

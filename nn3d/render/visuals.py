@@ -23,6 +23,15 @@ def _bounds(positions: np.ndarray, axis: int) -> tuple[float, float] | None:
     return float(positions[:, axis].min()), float(positions[:, axis].max())
 
 
+def framebuffer_transforms(view) -> None:
+    """The vertex-shader hooks of the sprite-like visuals (neurons, far-layer images): to and from the
+    framebuffer, whose pixels size the sprites, and on to clip space."""
+    vert = view.view_program.vert
+    vert["visual_to_framebuffer"] = view.get_transform("visual", "framebuffer")
+    vert["framebuffer_to_visual"] = view.get_transform("framebuffer", "visual")
+    vert["framebuffer_to_render"] = view.get_transform("framebuffer", "render")
+
+
 class NeuronsVisual(Visual):
     """Point sprites shaded as spheres of radius ``radius`` (world units).
 
@@ -192,11 +201,7 @@ class NeuronsVisual(Visual):
             glir.command("DRAW", program._id, "points", (0, count), 1)
         canvas.context.flush_commands()
 
-    def _prepare_transforms(self, view):
-        vert = view.view_program.vert
-        vert["visual_to_framebuffer"] = view.get_transform("visual", "framebuffer")
-        vert["framebuffer_to_visual"] = view.get_transform("framebuffer", "visual")
-        vert["framebuffer_to_render"] = view.get_transform("framebuffer", "render")
+    _prepare_transforms = staticmethod(framebuffer_transforms)
 
     def _compute_bounds(self, axis, view):
         if self.explicit:
@@ -257,6 +262,7 @@ class EdgesVisual(Visual):
                           blend_func=("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha"),
                           cull_face=False, line_width=1.0)  # a panel's wider lines must not leak in
         self.occluder = occluder
+        self.also_occluding: list = []  # drawn into the layer's depth with the occluder (far layers' images)
         self.cache_layer = True
         self.layer_draws = 0  # how many times the edge layer was (re)drawn (tests read it)
         self.motion_budget: int | None = None
@@ -354,7 +360,8 @@ class EdgesVisual(Visual):
         clip = self.get_transform("visual", "render").map(np.eye(4)).round(9)
         occ = self.occluder
         occluder = (None if occ is None or not occ.visible else
-                    (occ.geometry_key, float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"])))
+                    (occ.geometry_key, float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"]),
+                     tuple(getattr(o, "version", None) for o in self.also_occluding)))
         return shape, depth_bits, viewport, clip.tobytes(), occluder, self._version
 
     def _draw_layer(self, key):
@@ -373,7 +380,8 @@ class EdgesVisual(Visual):
         try:
             gloo.clear(color=(0.0, 0.0, 0.0, 0.0), depth=True)
             if key[4] is not None:
-                self.occluder.draw()
+                for occ in (*self.also_occluding, self.occluder):
+                    occ.draw()
                 gloo.clear(color=(0.0, 0.0, 0.0, 0.0), depth=False)  # keep the neurons' depth only
             self._draw_edges()
         finally:
