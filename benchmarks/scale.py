@@ -120,8 +120,8 @@ def plot_curve(records: list[dict], path: str) -> None:
 
     n = [r["neurons"] for r in records]
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    ax.loglog(n, [r["ms"] for r in records], "o-", label="new: positions in the vertex shader (~1.2 B/neuron)")
-    ax.loglog(n, [r["baseline_ms"] for r in records], "s--", label="current: uploaded positions (~17 B/neuron)")
+    ax.loglog(n, [r["ms"] for r in records], "o-", label="new: far layers as images, near ones as sprites")
+    ax.loglog(n, [r["baseline_ms"] for r in records], "s--", label="current: every neuron a sprite, uploaded positions")
     ax.set_xlabel("neurons in the scene (synthetic, 8 layers)")
     ax.set_ylabel("camera-moving frame, median (ms)")
     ax.set_title("1280x720 offscreen, Mesa llvmpipe (software GL), 2 cores", fontsize=10)
