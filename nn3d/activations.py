@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .memory import BYTES_PER_NEURON, TooLargeError, check_fits, format_bytes
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,12 @@ class Activations:
     @staticmethod
     def allocate(n_frames: int, n_neurons: int, path: str | Path | None = None) -> np.ndarray:
         """A zeroed float32 (n_frames, n_neurons) array to record into: in RAM, or a ``.npy`` memory map at
-        ``path`` (pages are written to disk as they fill, so a recording never sits in RAM twice)."""
+        ``path`` (pages are written to disk as they fill, so a recording never sits in RAM twice).
+
+        Refused up front (:class:`~nn3d.memory.TooLargeError`, with the estimate and what to change) when the
+        recording plus what drawing it needs (:data:`~nn3d.memory.BYTES_PER_NEURON`) would not fit in memory,
+        or a memory-mapped store would not fit on its disk."""
+        check_store(n_frames, n_neurons, path)
         if path is None:
             return np.zeros((n_frames, n_neurons), dtype=np.float32)
         return np.lib.format.open_memmap(Path(path), mode="w+", dtype=np.float32, shape=(n_frames, n_neurons))
@@ -62,3 +70,24 @@ class Activations:
     def open(cls, path: str | Path, labels: tuple[str, ...] = ()) -> Activations:
         """Activations memory-mapped read-only from a ``.npy`` file written through :meth:`allocate`."""
         return cls(np.load(Path(path), mmap_mode="r"), labels)
+
+
+def check_store(n_frames: int, n_neurons: int, path: str | Path | None = None) -> None:
+    """Refuse a recording of ``n_frames`` x ``n_neurons`` float32 values that would not fit: in RAM (with
+    ``path`` None) the frames and the drawing's :data:`~nn3d.memory.BYTES_PER_NEURON`; with a memory-mapped
+    ``path`` the drawing in RAM and the frames on the disk that holds ``path``."""
+    frames = 4.0 * n_frames * n_neurons
+    drawing = float(BYTES_PER_NEURON) * n_neurons
+    what = f"a recording of {n_frames:,} frame(s) x {n_neurons:,} neurons"
+    if path is None:
+        check_fits(frames + drawing, what, "record fewer tokens or samples, fewer layers (layers=[...]), or "
+                   "record into a memory-mapped store (from_torch(..., memmap='acts.npy'))")
+        return
+    check_fits(drawing, f"drawing {n_neurons:,} neurons", "record fewer tokens or a smaller model")
+
+    folder = Path(path).resolve().parent
+    free = shutil.disk_usage(folder if folder.exists() else Path.cwd()).free
+    if frames > free:
+        raise TooLargeError(f"{what} needs about {format_bytes(frames)} on disk, more than the "
+                            f"{format_bytes(free)} free in {folder}: record fewer tokens or samples, or put "
+                            "the memory-mapped store on a larger disk")

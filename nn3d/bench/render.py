@@ -25,6 +25,10 @@ activations; the camera is the scene's home view, the frame 1280x720 offscreen.
   plus ``Markers.set_data(pos, face_color=...)``, which re-packs and re-uploads the whole vertex buffer.
   ``kernel_ms`` and ``upload_ms`` time our two parts alone.
 
+- ``scene_orbit:NAME`` / ``scene_playback:NAME`` (``--scenes bert,gpt2,tinyllama``, default ``bert,gpt2``;
+  ``--sizes`` with no value skips the synthetic sizes): real-model scenes, the new renderer against the current
+  one (uploaded positions, all selected edges), see :mod:`nn3d.bench.scenes`.
+
 Records follow the other benchmarks (``name``, ``n``, ``ms``, ``baseline``, ``baseline_ms``, ``speedup``) plus
 ``p95_ms``, ``baseline_p95_ms``, ``neurons``, ``edges``, ``repeats`` (fewer at the largest sizes: llvmpipe
 renders on the CPU, and one naive frame of 10^7 neurons takes seconds).
@@ -39,6 +43,7 @@ import time
 import numpy as np
 
 from . import machine, print_table, write_json
+from .scenes import DEFAULT_SCENES, SCENES
 
 SIZES = [10**4, 10**5, 10**6, 10**7]
 FRAME_SIZE = (1280, 720)
@@ -286,7 +291,7 @@ def markdown(records: list[dict], plot_path: str | None = None, info: dict | Non
         "| measure | n | ours ms | p95 | baseline | baseline ms | p95 | speedup | neurons/s | edges/s |",
         "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|",
     ]
-    for r in records:
+    for r in (r for r in records if "scene" not in r):
         eps = f"{r['edges_per_s']:.3g}" if "edges_per_s" in r else ""
         lines.append(f"| {r['name']} | {_n(r['n'])} | {_ms(r['ms'])} | {_ms(r['p95_ms'])} | {r['baseline']} | "
                      f"{_ms(r['baseline_ms'])} | {_ms(r['baseline_p95_ms'])} | {r['speedup']:.3g}x | "
@@ -295,22 +300,41 @@ def markdown(records: list[dict], plot_path: str | None = None, info: dict | Non
     if split:
         lines += ["", "Our recolour, split: " + "; ".join(
             f"{_n(r['n'])}: kernel {r['kernel_ms']:.3g} ms + upload {r['upload_ms']:.3g} ms" for r in split) + "."]
+    real = [r for r in records if "scene" in r]
+    if real:
+        lines += ["", "Real-model scenes (`--scenes`): the new renderer (positions from each layer's placement row "
+                  "in the vertex shader) against the current one (`NetworkScene(explicit_positions=True)`: "
+                  "uploaded positions, all selected edges), frames interleaved; edges as the explorer selects "
+                  "them for this frame size.", "",
+                  "| measure | scene | neurons | edges | new ms | p95 | current ms | p95 | speedup | GPU B/neuron "
+                  "new / current |", "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+        for r in real:
+            lines.append(f"| {r['name'].split(':')[0]} | {r['scene']} | {r['neurons']:,} | {r['edges']:,} | "
+                         f"{_ms(r['ms'])} | {_ms(r['p95_ms'])} | {_ms(r['baseline_ms'])} | "
+                         f"{_ms(r['baseline_p95_ms'])} | {r['speedup']:.3g}x | {r['gpu_bytes_per_neuron']:.3g} / "
+                         f"{r['baseline_gpu_bytes_per_neuron']:.3g} |")
     if plot_path:
         lines += ["", f"![frame time against size]({plot_path})"]
     return "\n".join(lines) + "\n"
 
 
 def run(sizes: list[int] | None = None, json_path: str | None = None, plot_path: str | None = None,
-        quick: bool = False, markdown_path: str | None = None) -> list[dict]:
-    """Measure every size (default :data:`SIZES`); print the table, write JSON, the plot and a Markdown table
+        quick: bool = False, markdown_path: str | None = None, scenes: list[str] | None = None) -> list[dict]:
+    """Measure every size (default :data:`SIZES`; ``[]``: none) and every real-model scene of ``scenes``
+    (names of :data:`nn3d.bench.scenes.SCENES`, default none here; the command's default is
+    :data:`~nn3d.bench.scenes.DEFAULT_SCENES`); print the table, write JSON, the plot and a Markdown table
     when asked."""
     from ..render.backend import ensure_backend
+    from . import scenes as real
 
     ensure_backend()
     records = []
-    for n in sizes or SIZES:
+    for n in SIZES if sizes is None else sizes:
         records += measure(int(n), quick=quick)
         print_table(records[-len(NAMES):], COLUMNS)
+    for name in scenes or ():
+        records += real.measure(name, repeats=3 if quick or name == "tinyllama" else 5)
+        print_table(records[-2:], COLUMNS)
     print_table(records, COLUMNS, title=f"render benchmark, {FRAME_SIZE[0]}x{FRAME_SIZE[1]} offscreen")
     if json_path:
         write_json(json_path, records, frame_size=list(FRAME_SIZE))
@@ -356,10 +380,21 @@ def _size(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(prog="nn3d bench render", description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", type=_size, nargs="+", default=SIZES, help="neurons (= edges) per scene")
+    p.add_argument("--sizes", type=_size, nargs="*", default=SIZES,
+                   help="neurons (= edges) per synthetic scene (none: only the real-model scenes)")
     p.add_argument("--json", dest="json_path", help="write the records here")
     p.add_argument("--plot", dest="plot_path", help="write the frame-time plot (PNG) here")
     p.add_argument("--markdown", dest="markdown_path", help="write the table as Markdown here")
     p.add_argument("--quick", action="store_true", help="3 repeats per size (a smoke run)")
+    p.add_argument("--scenes", type=_scenes, default=",".join(DEFAULT_SCENES),
+                   help=f"real-model scenes, comma-separated, from {','.join(SCENES)} (default "
+                        f"{','.join(DEFAULT_SCENES)}; 'none': none); tinyllama is the 10^8-neuron one")
     args = p.parse_args(argv)
-    return run(args.sizes, args.json_path, args.plot_path, args.quick, args.markdown_path)
+    scenes = args.scenes if isinstance(args.scenes, list) else _scenes(args.scenes)
+    return run(args.sizes, args.json_path, args.plot_path, args.quick, args.markdown_path, scenes)
+
+
+def _scenes(text: str) -> list[str]:
+    from .scenes import parse
+
+    return [] if text.strip().lower() == "none" else parse(text)
