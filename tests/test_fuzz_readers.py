@@ -12,7 +12,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from nn3d import camera  # noqa: E402
+from nn3d import camera_pose  # noqa: E402
 from nn3d.ingest import IngestError, load, safetensors_file  # noqa: E402
 from nn3d.network import NetworkError  # noqa: E402
 
@@ -84,6 +84,6 @@ def test_camera_json(tmp_path_factory, state):
     path = tmp_path_factory.mktemp("cam") / "c.json"
     path.write_text(json.dumps(state))
     try:
-        camera.load(path)
+        camera_pose.load(path)
     except camera.CameraFileError as e:
         one_line(e)
