@@ -26,10 +26,26 @@ from nn3d.recorder import TrainingRecorder
 
 EVERY = 3
 CHILD = textwrap.dedent(f"""
-    import json, sys, time
+    import builtins, json, sys, time
     import torch
     from torch import nn
+    from nn3d.ingest import safetensors_file
     from nn3d.recorder import TrainingRecorder
+
+    class SlowDisk:  # 1 ms a write call, so that a kill can be aimed inside a save
+        def __init__(self, f):
+            self.f = f
+        def write(self, data):
+            time.sleep(0.001)
+            return self.f.write(data)
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            self.f.close()
+
+    safetensors_file.open = lambda p, mode="r": SlowDisk(builtins.open(p, mode))
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -46,7 +62,7 @@ CHILD = textwrap.dedent(f"""
         with torch.no_grad():
             out, w = model(probe), model[2].weight.clone()
         rec.step(loss=loss)  # records (and saves) at every {EVERY}th step; printed once it returned
-        line = {{"step": i, "loss": float(loss)}}
+        line = {{"step": i, "loss": loss.item()}}
         if i % {EVERY} == 0:
             line.update(out=out.tolist(), w=w.tolist())
         print(json.dumps(line), flush=True)
@@ -55,9 +71,11 @@ CHILD = textwrap.dedent(f"""
 """)
 
 
-def _kill_at(tmp_path, script, kill_step, env):
-    """Run the child until it printed ``kill_step``, SIGKILL it, return the lines it printed in full."""
+def _kill_at(tmp_path, script, kill_step, env, mid_write, rng):
+    """Run the child until it printed ``kill_step``, SIGKILL it (a few ms later, or ``mid_write``: as soon as
+    its next save's temp file is there), return the lines it printed in full."""
     path = tmp_path / "run.nn3d"
+    part = tmp_path / "run.nn3d.part"
     proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     lines, deadline = [], time.monotonic() + 120
@@ -66,13 +84,21 @@ def _kill_at(tmp_path, script, kill_step, env):
             lines.append(json.loads(raw))
             if lines[-1]["step"] >= kill_step or time.monotonic() > deadline:
                 break
+        if mid_write:
+            soon = time.monotonic() + 10
+            while not part.exists():
+                assert time.monotonic() < soon and proc.poll() is None, "the child never started a save"
+                time.sleep(0.0002)
+            time.sleep(rng.uniform(0, 0.01))  # a save of a few records takes tens of write calls here
+        else:
+            time.sleep(rng.uniform(0, 0.03))
         assert proc.poll() is None, proc.stderr.read()[-2000:]  # killed while running, not after it ended
         os.kill(proc.pid, signal.SIGKILL)
         rest = proc.communicate(timeout=30)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     lines += [json.loads(s) for s in rest.splitlines() if s.endswith("}")]  # whole lines only
     return path, lines
@@ -83,11 +109,11 @@ def test_training_killed_at_random_steps_keeps_its_recording(tmp_path):
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     rng = random.Random(os.getpid())
-    kills = sorted(rng.sample(range(4, 190), 3))
+    kills = sorted(rng.sample(range(4, 120), 3))
     for n, kill_step in enumerate(kills):
         run = tmp_path / f"kill{n}"
         run.mkdir()
-        path, lines = _kill_at(run, script, kill_step, env)
+        path, lines = _kill_at(run, script, kill_step, env, mid_write=n > 0, rng=rng)
         printed = {ln["step"]: ln for ln in lines}
         last = max(s for s in printed if s % EVERY == 0)  # its record was saved before this line was printed
 
