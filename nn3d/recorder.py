@@ -12,6 +12,8 @@ recorded step. Each write goes to ``path + ".part"`` beside it, is fsynced, then
 (:func:`nn3d.ingest.safetensors_file.write`): ``path`` is always the previous or the new complete recording,
 never a torn one; a failed write removes its temp file, and a stale one left by a killed write is removed when
 the next recorder for that path starts (readers never open it: ``.part`` is not a recording's suffix).
+Each save rewrites the whole file (a 784-256-10 MLP: ~4 ms a record kept); for long runs of large models,
+``autosave=N`` saves every N records instead, keeping the run up to its last save.
 
 >>> rec = TrainingRecorder(model, probe_x, every=50, path="run.nn3d")
 >>> for batch in data:

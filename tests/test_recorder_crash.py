@@ -216,3 +216,17 @@ def test_a_stale_temp_file_is_never_read_and_autosave_can_be_turned_off(tmp_path
         TrainingRecorder(model, torch.zeros(1, 4)).save()
     with pytest.raises(ValueError, match="autosave"):
         TrainingRecorder(model, torch.zeros(1, 4), autosave=-1)
+
+
+def test_a_bias_recorder_keeps_its_biases_in_every_autosave(tmp_path):
+    from nn3d.analysis.biases import BiasRecorder
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    path = tmp_path / "run.nn3d"
+    rec = BiasRecorder(model, torch.randn(2, 4), every=2, path=path)
+    _train(rec, model, 3)  # records 0 and 2, the run not saved by hand
+    tensors, _ = safetensors_file.read(path)
+    assert list(Recording(path).record_steps) == [0, 2]
+    np.testing.assert_array_equal(tensors["bias/1"][1], model[2].bias.detach().numpy())
+    assert list(os.listdir(tmp_path)) == ["run.nn3d"]
