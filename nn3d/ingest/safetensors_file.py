@@ -161,11 +161,32 @@ def write(path: str | Path, tensors: dict, metadata: dict[str, str] | None = Non
         entries["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     head = json.dumps(entries, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)
-    tmp = Path(f"{path}.part")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for chunks in plan:
-            for c in chunks:
-                f.write(np.ascontiguousarray(c, dtype=c.dtype.newbyteorder("<")).data)
-    os.replace(tmp, path)
+    tmp = Path(f"{path}.part")  # beside the file, same filesystem; a stale one from a killed write is truncated
+    try:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(head)))
+            f.write(head)
+            for chunks in plan:
+                for c in chunks:
+                    f.write(np.ascontiguousarray(c, dtype=c.dtype.newbyteorder("<")).data)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the rename makes it the file
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write leaves the previous file and no temp behind
+        raise
+    _fsync_dir(Path(path).parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
