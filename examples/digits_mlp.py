@@ -39,7 +39,7 @@ def train(epochs: int = 30, out: str | None = None, every: int = 10):
     xtr, ytr, xte, yte = data()
     model = make_model()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    rec = TrainingRecorder(model, xte[:8], every=every) if out else None
+    rec = TrainingRecorder(model, xte[:8], every=every, path=out) if out else None  # crash-safe
     for _ in range(epochs):
         for i in range(0, len(xtr), 128):
             loss = nn.functional.cross_entropy(model(xtr[i : i + 128]), ytr[i : i + 128])
