@@ -153,17 +153,20 @@ def test_fold_planning_in_python_equals_the_compiled_one(depth, fold, monkeypatc
     assert python.n_rows >= 2
     monkeypatch.setattr(plan, "FOLD_PYTHON_MAX", 0)
     compiled = layout(net, fold=fold)
-    assert fold_module.rows.signatures  # the compiled path did run
+    assert fold_module._rows.signatures  # the compiled path did run
     np.testing.assert_array_equal(python.rows, compiled.rows)
     np.testing.assert_array_equal(python.positions, compiled.positions)
 
 
-def test_interpreted_refuses_a_plain_function():
+def test_interpreted_refuses_what_the_module_does_not_define():
     from nn3d.layout import fold as fold_module
     from nn3d.layout.interpreted import interpreted
 
-    with pytest.raises(TypeError, match="not a Numba-compiled"):
-        interpreted(fold_module, "block_cuts")
+    for name in ("njit", "AUTO_ELONGATION"):  # imported from Numba; a constant
+        with pytest.raises(TypeError, match="neither compiled nor a function"):
+            interpreted(fold_module, name)
+    twin = interpreted(fold_module, "rows")  # a Python wrapper of a compiled pass: its twin calls the pass's
+    assert twin.__globals__["_rows"] is not fold_module._rows
 
 
 def test_the_choice_follows_size():
