@@ -85,5 +85,5 @@ def test_camera_json(tmp_path_factory, state):
     path.write_text(json.dumps(state))
     try:
         camera_pose.load(path)
-    except camera.CameraFileError as e:
+    except camera_pose.CameraFileError as e:
         one_line(e)

@@ -3,6 +3,8 @@
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -245,3 +247,22 @@ def test_safetensors_state_dict_has_the_layer_order_and_names_of_the_pt(tmp_path
     assert names[:3] == ["input", "conv1", "bn1"] and names[-1] == "fc"
     assert [(la.name, la.kind, la.shape) for la in sf.layers] == [(la.name, la.kind, la.shape) for la in pt.layers]
     assert [(c.src, c.dst, c.kind) for c in sf.connections] == [(c.src, c.dst, c.kind) for c in pt.connections]
+
+
+def test_config_json_asking_for_a_huge_model_is_refused_before_it_is_built(tmp_path):
+    """A tiny safetensors file beside a config.json whose sizes describe a ~10^11-parameter model: refused
+    from the config's own parameter count (built on the meta device), in one line, exit 2."""
+    transformers = pytest.importorskip("transformers")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(0)
+    small = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32)
+    transformers.GPT2Model(small).save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg.update(n_embd=65536, n_head=64, vocab_size=1_000_000, n_layer=4)
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    r = subprocess.run([sys.executable, "-m", "nn3d.cli", "shot", str(tmp_path / "model.safetensors"),
+                        "-o", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "parameters" in r.stderr and "config" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()

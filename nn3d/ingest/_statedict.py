@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..activations import Activations
-from ..memory import BYTES_PER_NEURON, check_fits
+from ..memory import BYTES_PER_NEURON, TooLargeError, check_fits
 from ..network import Connection, Network
 from ._base import IngestError
 
@@ -181,9 +181,18 @@ def from_config(tensors: dict[str, np.ndarray], cfg: dict, path: Path, tokens: i
     cls = getattr(transformers, arch, None) if isinstance(arch, str) else None
     if cls is None or not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
         cls = transformers.AutoModel
+    def build():
+        return cls.from_config(config) if cls is transformers.AutoModel else cls(config)
+
     try:
         config = transformers.AutoConfig.for_model(**cfg)
-        model = cls.from_config(config) if cls is transformers.AutoModel else cls(config)
+        with torch.device("meta"):  # the size the config asks for, before any of it is allocated
+            n_params = sum(p.numel() for p in build().parameters())
+        check_fits(4 * n_params, f"{path.name}: the model its config.json describes ({n_params:,} parameters)",
+                   advice="check the config's sizes (hidden_size, num_hidden_layers, vocab_size, ...)")
+        model = build()
+    except TooLargeError:
+        raise
     except Exception as e:
         raise IngestError(f"{path.name}: cannot build a model from its config: {type(e).__name__}: {e}") from e
     state = {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
