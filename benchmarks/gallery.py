@@ -9,23 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def bert():
-    """A MiniLM-sized BERT encoder (6 layers, 384 wide) on 16 tokens."""
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    model = BertModel(BertConfig(num_hidden_layers=6, hidden_size=384, num_attention_heads=6,
-                                 intermediate_size=1536)).eval()
-    return model, torch.randint(0, 30000, (1, 16))
-
-
-def gpt2():
-    """GPT-2 small (12 layers, 768 wide) on 16 tokens."""
-    from transformers import GPT2Config, GPT2Model
-
-    torch.manual_seed(0)
-    return GPT2Model(GPT2Config()).eval(), torch.randint(0, 50000, (1, 16))
+from nn3d.bench.scenes import bert, gpt2  # noqa: F401 - factories of this gallery, defined once there
 
 
 class BasicBlock(nn.Module):

@@ -27,7 +27,7 @@ DEFAULT_SCENES = ("bert", "gpt2")
 
 
 def bert():
-    """A MiniLM-sized BERT encoder (6 layers, 384 wide) on 16 tokens (as ``benchmarks/gallery.py:bert``)."""
+    """A MiniLM-sized BERT encoder (6 layers, 384 wide) on 16 tokens (also ``benchmarks/gallery.py:bert``)."""
     import torch
     from transformers import BertConfig, BertModel
 
@@ -38,7 +38,7 @@ def bert():
 
 
 def gpt2():
-    """GPT-2 small (12 layers, 768 wide) on 16 tokens (as ``benchmarks/gallery.py:gpt2``)."""
+    """GPT-2 small (12 layers, 768 wide) on 16 tokens (also ``benchmarks/gallery.py:gpt2``)."""
     import torch
     from transformers import GPT2Config, GPT2Model
 
