@@ -101,6 +101,8 @@ def _load_factory(path: Path, func: str):
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
+    except SystemExit as e:
+        raise ModelArgumentError(f"{path} called sys.exit({e.code!r}) while being imported") from None
     except Exception as e:
         raise ModelArgumentError(f"{path} failed to import: {type(e).__name__}: {e}") from e
     factory = getattr(module, func, None)
@@ -109,6 +111,9 @@ def _load_factory(path: Path, func: str):
     try:
         result = factory()
         model, inputs = result
+    except SystemExit as e:  # not a reason to exit 0 with no picture
+        raise ModelArgumentError(f"{path}:{func}() called sys.exit({e.code!r}) instead of returning "
+                                 "(model, example_inputs)") from None
     except Exception as e:
         raise ModelArgumentError(f"{path}:{func}() raised {type(e).__name__}: {e}") from e
     return model, inputs

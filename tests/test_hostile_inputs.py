@@ -40,3 +40,47 @@ def test_a_camera_path_too_long_for_memory_is_refused(tmp_path, monkeypatch):
     with pytest.raises(memory.TooLargeError, match="fewer frames"):
         check_record_args(tmp_path / "x.gif", "orbit", 10**9, 30, None, None, (64, 64))
     assert check_record_args(tmp_path / "x.gif", "orbit", 100, 30, None, None, (64, 64)) == "orbit"
+
+
+@pytest.mark.parametrize("argv", [
+    ["shot", "synthetic:mlp:8,4", "--spacing", "0", "-o", "x.png"],
+    ["shot", "synthetic:mlp:8,4", "--spacing", "nan", "-o", "x.png"],
+    ["shot", "synthetic:mlp:8,4", "--colormap", "nope", "-o", "x.png"],
+    ["shot", "synthetic:mlp:8,4", "--k", "-1", "-o", "x.png"],
+    ["shot", "synthetic:mlp:8,4", "--budget", "-5", "-o", "x.png"],
+    ["shot", "synthetic:mlp:8,4", "--frame", "-3", "-o", "x.png"],
+    ["shot", "synthetic:mlp:8,4", "--select", "x", "-o", "x.png"],
+    ["record", "synthetic:mlp:8,4", "--frames", "0", "-o", "x.mp4"],
+    ["record", "synthetic:mlp:8,4", "--fps", "inf", "-o", "x.mp4"],
+    ["demo", "--epochs", "0"],
+    ["nope"],
+])
+def test_bad_arguments_are_one_line_before_any_work(argv, tmp_path, monkeypatch, capsys):
+    """Argument values are checked where they are parsed: one line on stderr, exit 2, nothing written."""
+    from nn3d.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "error" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_refuses_a_bad_output_name_before_training(tmp_path, capsys):
+    from nn3d.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "x.txt")]) == 2
+    out = capsys.readouterr()
+    assert "unknown image type" in out.err and "train" not in out.out
+
+
+def test_a_factory_calling_sys_exit_is_an_error_not_a_silent_success(tmp_path, capsys):
+    from nn3d.cli import main
+
+    f = tmp_path / "fx.py"
+    f.write_text("import sys\n\ndef f():\n    sys.exit(0)\n")
+    assert main(["shot", f"{f}:f", "-o", str(tmp_path / "x.png")]) == 2
+    assert "sys.exit(0)" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

@@ -43,6 +43,7 @@ import time
 import numpy as np
 
 from . import machine, print_table, write_json
+from .offscreen_target import Offscreen
 from .scenes import DEFAULT_SCENES, SCENES
 
 SIZES = [10**4, 10**5, 10**6, 10**7]
@@ -68,43 +69,6 @@ def content(n: int, seed: int = 0):
                       zip((src, dst, weight, strength), (np.int32, np.int32, np.float32, np.float32))))
     values = np.random.default_rng(seed + 1).standard_normal(net.n_neurons, dtype=np.float32)
     return net, layout(net), edges, values
-
-
-class Offscreen:
-    """Draws a canvas's scene into one offscreen framebuffer of ``FRAME_SIZE``, to completion."""
-
-    def __init__(self, canvas):
-        from vispy import gloo
-
-        self.canvas = canvas
-        w, h = canvas.size
-        canvas.set_current()
-        self.fbo = gloo.FrameBuffer(color=gloo.RenderBuffer((h, w)), depth=gloo.RenderBuffer((h, w)))
-
-    def finish(self) -> None:
-        from vispy.gloo import gl
-
-        self.canvas.context.flush_commands()
-        gl.glFinish()
-
-    def draw(self) -> None:
-        from ..render.vispy_compat import draw_scene
-
-        self.canvas.set_current()
-        self.canvas.push_fbo(self.fbo, (0, 0), self.canvas.size)
-        try:
-            draw_scene(self.canvas)  # what canvas.render() draws, without allocating and reading back
-            self.finish()
-        finally:
-            self.canvas.pop_fbo()
-
-    def image(self) -> np.ndarray:
-        self.canvas.set_current()
-        self.canvas.push_fbo(self.fbo, (0, 0), self.canvas.size)
-        try:
-            return self.fbo.read()
-        finally:
-            self.canvas.pop_fbo()
 
 
 def ours(net, layout, edges, values, explicit_positions: bool = False):

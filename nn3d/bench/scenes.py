@@ -107,7 +107,7 @@ def compare(name, net, placed, edges, values, repeats: int = 5, frame_size=(1280
     renderer on the same content, interleaved frame by frame; without ``current`` the baseline fields are NaN."""
     from ..kernels import levels
     from ..render.scene import NetworkScene
-    from .render import Offscreen
+    from .offscreen_target import Offscreen
 
     frames = [levels(values, net.starts), levels(values[::-1].copy(), net.starts)]
     scenes = [NetworkScene(net, placed, edges, size=frame_size)]

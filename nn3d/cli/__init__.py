@@ -13,7 +13,7 @@ from ..network import NetworkError
 from ..render.backend import BackendError
 from ..render.output_files import CaptureError
 from . import bench, demo, plot, record, shot, view
-from .arguments import fold, image_size, size
+from .arguments import Parser, fold, image_size, size
 
 USER_ERRORS = (ModelArgumentError, NetworkError, BackendError, CameraFileError, CaptureError, OSError)
 COMMANDS = {"demo": demo, "shot": shot, "view": view, "record": record, "bench": bench, "plot": plot}
@@ -22,7 +22,7 @@ __all__ = ["COMMANDS", "USER_ERRORS", "fold", "image_size", "main", "parser", "s
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nn3d", description="Explore neural networks in 3D.")
+    p = Parser(prog="nn3d", description="Explore neural networks in 3D.")
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS.values():
         command.add_parser(sub)

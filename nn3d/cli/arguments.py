@@ -38,19 +38,64 @@ def fold(text: str) -> int | str:
     raise argparse.ArgumentTypeError(f"must be auto, none or a number of rows >= 1, not {text!r}")
 
 
+def count(text: str, least: int = 0) -> int:
+    """A whole number >= ``least`` (0: --k, --budget, --frame, ...)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= {least}, not {text!r}") from None
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, not {n}")
+    return n
+
+
+def positive_count(text: str) -> int:
+    """A whole number >= 1 (--frames, --epochs)."""
+    return count(text, 1)
+
+
+def positive(text: str) -> float:
+    """A finite number > 0 (--spacing, --fps, seconds)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text!r}") from None
+    if not (0 < x < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text}")
+    return x
+
+
+def colormap(text: str) -> str:
+    """A colormap name :func:`nn3d.colormaps.lut` knows (checked here, not after the model is loaded)."""
+    from ..colormaps import lut
+
+    try:
+        lut(text)
+    except (ValueError, KeyError) as e:
+        raise argparse.ArgumentTypeError(str(e).splitlines()[0]) from None
+    return text
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (exit code 2), like every other user error of nn3d."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def add_scene_options(p: argparse.ArgumentParser) -> None:
     """The options of every command that draws a MODEL (shot, view, record): keys of :data:`SCENE_KEYS`."""
-    p.add_argument("--frame", type=int, default=0, help="which frame (sample) of the activations")
-    p.add_argument("--colormap", default="viridis", help="VisPy colormap name (default viridis)")
+    p.add_argument("--frame", type=count, default=0, help="which frame (sample) of the activations")
+    p.add_argument("--colormap", type=colormap, default="viridis", help="VisPy colormap name (default viridis)")
     p.add_argument("--norm", dest="normalisation", choices=("layer", "global"), default="layer",
                    help="normalise activations per layer (default) or over the whole network")
-    p.add_argument("--k", type=int, default=4, help="incoming edges drawn per neuron (default 4)")
-    p.add_argument("--budget", type=int, default=None,
+    p.add_argument("--k", type=count, default=4, help="incoming edges drawn per neuron (default 4)")
+    p.add_argument("--budget", type=count, default=None,
                    help="most edges drawn in all (default: set by the image size, ~1 per 500 pixels)")
     p.add_argument("--edges", dest="rule", choices=("contribution", "weight"), default="contribution",
                    help="rank edges by |w*a| for this frame (default) or by |w|")
     p.add_argument("--camera", help="camera JSON file to start from (as saved by the explorer's P key)")
-    p.add_argument("--spacing", type=float, default=1.0, help="scale the gaps between layers (default 1)")
+    p.add_argument("--spacing", type=positive, default=1.0, help="scale the gaps between layers (default 1)")
     p.add_argument("--conv", choices=("tile", "stack"), default="tile",
                    help="conv feature maps tiled in a plane (default) or stacked in depth")
     p.add_argument("--fold", type=fold, default="auto", metavar="auto|none|N",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..analysis.panel_kinds import PANEL_KINDS
 from ..network import NetworkError
-from .arguments import size
+from .arguments import count, size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -19,9 +19,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("source", help="SOURCE: a training recording (.nn3d) or a MODEL spec (as for shot)")
     p.add_argument("--panel", required=True, choices=list(PANEL_KINDS), help="which panel")
     p.add_argument("--layer", help="layer name (default: the first layer the panel applies to)")
-    p.add_argument("--step", type=int, help="training step (a recording: the nearest recorded one); "
+    p.add_argument("--step", type=count, help="training step (a recording: the nearest recorded one); "
                    "for a model spec, the sample (frame)")
-    p.add_argument("--head", type=int, default=0, help="attention head (from 0)")
+    p.add_argument("--head", type=count, default=0, help="attention head (from 0)")
     p.add_argument("-o", "--out", required=True, help="PNG file to write")
     p.add_argument("--size", type=size, default=(900, 520), help="image size WxH (default 900x520)")
     return p

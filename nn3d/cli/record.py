@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..model_argument import FORMS
-from .arguments import add_scene_options, load_model, scene_options, size
+from .arguments import add_scene_options, load_model, positive, positive_count, scene_options, size
 
 
 def add_parser(sub) -> None:
@@ -11,8 +11,8 @@ def add_parser(sub) -> None:
     r.add_argument("model", help=f"MODEL: {FORMS}, or a .nn3d training recording")
     r.add_argument("-o", "--out", required=True, help="video file to write (.mp4, .gif)")
     r.add_argument("--path", default="orbit", help="camera path: orbit, through, or a keyframes JSON file")
-    r.add_argument("--frames", type=int, default=120, help="number of frames (default 120)")
-    r.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
+    r.add_argument("--frames", type=positive_count, default=120, help="number of frames (default 120)")
+    r.add_argument("--fps", type=positive, default=30, help="frames per second (default 30)")
     r.add_argument("--animate", choices=("forward", "samples", "training"),
                    help="what changes over the video besides the camera (default: nothing)")
     r.add_argument("--size", type=size, default=(1280, 720), help="video size WxH (default 1280x720)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..model_argument import FORMS
-from .arguments import add_scene_options, image_size, load_model, scene_options
+from .arguments import add_scene_options, count, image_size, load_model, scene_options
 
 
 def add_parser(sub) -> None:
@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     s.add_argument("--size", type=image_size, default=(1600, 1000),
                    help="image size WxH, any size: tiled past the GL limit (default 1600x1000)")
     s.add_argument("--hud", action="store_true", help="draw the HUD, colour bar and layer labels")
-    s.add_argument("--select", type=int, metavar="NEURON", help="select this neuron (global index) first")
+    s.add_argument("--select", type=count, metavar="NEURON", help="select this neuron (global index) first")
     add_scene_options(s)
 
 

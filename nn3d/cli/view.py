@@ -6,14 +6,14 @@ import argparse
 
 from ..model_argument import FORMS
 from ..render.backend import BackendError
-from .arguments import add_scene_options, load_model, scene_options, size
+from .arguments import add_scene_options, load_model, positive, scene_options, size
 
 
 def add_parser(sub) -> None:
     v = sub.add_parser("view", help="open MODEL in the explorer window")
     v.add_argument("model", help=f"MODEL: {FORMS}")
     v.add_argument("--size", type=size, default=(1280, 800), help="window size WxH (default 1280x800)")
-    v.add_argument("--close-after", type=float, metavar="SECONDS", help="close the window by itself (scripts)")
+    v.add_argument("--close-after", type=positive, metavar="SECONDS", help="close the window by itself (scripts)")
     add_scene_options(v)
     v.add_argument("--panels", action=argparse.BooleanOptionalAction, default=None,
                    help="analysis panels beside the 3D view (default: on for a .nn3d training recording)")
