@@ -244,3 +244,27 @@ def test_parallel_kernels_equal_serial_ones(monkeypatch):
         f = select_edges(n, k=3, budget=10**6, activations=a, rule="contribution")
         assert pairs(f) == pairs(e) and len(f) == len(e)
         np.testing.assert_array_equal(layout(n, backend="numba").positions, p)
+
+
+def test_one_conv_among_many_dense_layers_takes_only_its_share_of_the_budget():
+    """A ViT-like stack: one patch-embedding conv, then dense layers. The conv's receptive fields get about a
+    tenth of the budget (its share of the connections, at least a tenth), not half of it; the dense layers
+    the rest. A conv-only network still gives its convs at least half."""
+    from torch import nn
+
+    from nn3d.ingest import from_torch
+
+    torch.manual_seed(0)
+    vit = nn.Sequential(nn.Conv2d(3, 8, 4, 4), nn.Flatten(), *[nn.Linear(128, 128) for _ in range(9)])
+    net, acts = from_torch(vit, torch.rand(1, 3, 16, 16))
+    budget = 400
+    e = select_edges(net, k=4, budget=budget, activations=acts.values[0], rule="contribution")
+    conv = next(c for c in net.connections if c.kind == "conv")
+    into_conv = np.isin(e.dst, np.arange(net.layers[conv.dst].start, net.layers[conv.dst].stop))
+    assert 0 < into_conv.sum() <= 0.1 * budget + 4
+    assert len(e) > 0.85 * budget
+
+    cnn = nn.Sequential(*[m for _ in range(3) for m in (nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())])
+    net, acts = from_torch(cnn, torch.rand(1, 4, 12, 12))
+    e = select_edges(net, k=4, budget=budget, activations=acts.values[0], rule="contribution")
+    assert len(e) >= budget // 2

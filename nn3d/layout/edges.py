@@ -431,8 +431,11 @@ def select_edges(
         want_rec = sum(x.demand(k, int(((sel >= x.dst.start) & (sel < x.dst.stop)).sum())) for x in rec)
     want_full = sum(x.demand(k) for x in full)
     b_full = budget
-    if rec and want_full + want_rec > budget:  # receptive connections get at least half of the budget
-        b_full = min(want_full, max(budget // 2, budget - want_rec))
+    if rec and want_full + want_rec > budget:
+        # receptive (conv/pool) connections get at least their share of the connections' count, between a tenth
+        # and half of the budget: a ViT's one patch-embedding conv no longer takes half of a transformer's edges
+        share = min(0.5, max(0.1, len(rec) / (len(rec) + len(full))))
+        b_full = min(want_full, max(budget - int(budget * share), budget - want_rec))
     parts_f, note_f = _select_full(full, k, b_full, seed, a if rule == "contribution" else None)
     used = sum(len(p[0]) for p in parts_f)
     parts_r, note_r = _select_receptive(rec, k, budget - used, a if rule == "contribution" else None, sel, seed)
