@@ -117,6 +117,37 @@ def test_renderbuffer_format_reaches_gl(canvas):
     assert bits == [16, 24]
 
 
+def test_draw_arrays_draws_each_count_with_the_uniforms_set_before_it(canvas):
+    """Two draws of one program: both vertices in red, then the first one only in green. Each draw must use
+    its own count and the uniforms set before it, as the chunked neuron draws rely on."""
+    from vispy.visuals.shaders import ModularProgram  # what a Visual's ``_program`` is
+
+    program = ModularProgram(
+        "attribute float a_x; void main() { gl_Position = vec4(a_x, 0.0, 0.0, 1.0); gl_PointSize = 4.0; }",
+        "uniform vec4 u_colour; void main() { gl_FragColor = u_colour; }")
+    for name in ("build_if_needed", "update_variables", "glir", "_id"):
+        need(program, name, "draw_arrays")
+    program["a_x"] = np.array([-0.5, 0.5], np.float32)
+
+    def counts():
+        program["u_colour"] = (1.0, 0.0, 0.0, 1.0)
+        yield 2
+        program["u_colour"] = (0.0, 1.0, 0.0, 1.0)
+        yield 1
+
+    fbo = fbo_of(canvas.size)
+    canvas.push_fbo(fbo, (0, 0), canvas.size)
+    try:
+        gloo.clear(color=(0.0, 0.0, 0.0, 1.0))
+        compat.draw_arrays(program, "points", counts())
+        image = np.array(fbo.read())
+    finally:
+        canvas.pop_fbo()
+    h, w = image.shape[:2]
+    np.testing.assert_array_equal(image[h // 2, w // 4, :3], (0, 255, 0))  # redrawn by the second draw
+    np.testing.assert_array_equal(image[h // 2, 3 * w // 4, :3], (255, 0, 0))  # the first draw's only
+
+
 def test_gl_state_is_what_the_visual_declared(canvas):
     v = Probe()
     need(v, "_vshare", "gl_state")

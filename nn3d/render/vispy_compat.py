@@ -17,6 +17,8 @@ Why each is needed:
   canvas-to-FBO transform without forgetting its cached mapping, so a second ``render(region=R)`` with the
   same region as the last one keeps the identity transform and draws at the wrong place (two picks at the
   same spot: the second found nothing). The cache is cleared first.
+- :func:`draw_arrays`: a visual that draws its points in many chunks, each with its own uniforms, issues
+  ``glDrawArrays`` itself; ``Program.draw`` draws all of a buffer at once.
 - :func:`child_widgets`: the widgets a grid lays out (the panel column takes the 3-D view out of that layout).
 
 Subclass hooks of ``vispy.visuals.Visual`` (``_draw_mode``, ``_prepare_transforms``, ``_compute_bounds``) are
@@ -41,6 +43,22 @@ def render_region(canvas, region, size) -> np.ndarray:
     if isinstance(mappings, dict) and "ct0" in mappings:
         mappings["ct0"] = None
     return canvas.render(region=region, size=size, alpha=True)
+
+
+def draw_arrays(program, mode: str, counts) -> None:
+    """Draw ``program`` (a visual's ``ModularProgram``) once per item of ``counts``: the first ``count`` vertices of its buffers, with the
+    uniforms as the iterator left them before yielding that count (what ``Program.draw`` does for one draw,
+    without its single call's limits)."""
+    from vispy.gloo.context import get_current_canvas
+
+    program.build_if_needed()
+    program.update_variables()
+    canvas = get_current_canvas()
+    glir = canvas.context.glir
+    glir.associate(program.glir)
+    for count in counts:
+        glir.command("DRAW", program._id, mode, (0, int(count)), 1)
+    canvas.context.flush_commands()
 
 
 def current_target(canvas):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from vispy import gloo
-from vispy.gloo.context import get_current_canvas
 from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
@@ -12,7 +11,7 @@ from ..memory import TooLargeError
 from . import neuron_draws
 from .lod import edge_alpha
 from .shaders import load
-from .vispy_compat import current_target, gl_state, set_renderbuffer_format
+from .vispy_compat import current_target, draw_arrays, gl_state, set_renderbuffer_format
 
 DEPTH_COMPONENT24 = 0x81A6
 
@@ -183,14 +182,11 @@ class NeuronsVisual(Visual):
         if not self.visible or self._prepare_draw(view=self) is False:
             return
         self._configure_gl_state()
-        program = self._program
-        program.build_if_needed()
-        program.update_variables()
-        canvas = get_current_canvas()
-        glir = canvas.context.glir
-        glir.associate(program.glir)
-        d = self._current_draws()
-        layer = -1
+        draw_arrays(self._program, "points", self._chunk_counts())
+
+    def _chunk_counts(self):
+        """Set each chunk's uniforms, then yield its number of points (:func:`vispy_compat.draw_arrays`)."""
+        program, d, layer = self._program, self._current_draws(), -1
         for li, params, count in zip(d.layer.tolist(), d.params, d.count.tolist()):
             if count <= 0:
                 continue
@@ -198,8 +194,7 @@ class NeuronsVisual(Visual):
                 program["u_layer"] = self._layer_rows[li]
                 layer = li
             program["u_draw"] = params
-            glir.command("DRAW", program._id, "points", (0, count), 1)
-        canvas.context.flush_commands()
+            yield count
 
     _prepare_transforms = staticmethod(framebuffer_transforms)
 
