@@ -46,9 +46,10 @@ def render_region(canvas, region, size) -> np.ndarray:
 
 
 def draw_arrays(program, mode: str, counts) -> None:
-    """Draw ``program`` (a visual's ``ModularProgram``) once per item of ``counts``: the first ``count`` vertices of its buffers, with the
-    uniforms as the iterator left them before yielding that count (what ``Program.draw`` does for one draw,
-    without its single call's limits)."""
+    """Draw ``program`` (a visual's ``ModularProgram``) once per item of ``counts``: the first ``count``
+    vertices of its buffers, with the uniforms as the iterator left them before yielding that count (what
+    ``Program.draw`` does for one draw, without its single call's limits)."""
+
     from vispy.gloo.context import get_current_canvas
 
     program.build_if_needed()
