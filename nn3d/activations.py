@@ -18,15 +18,20 @@ class Activations:
     ``labels`` name the frames (e.g. "sample 3, label 7"); empty when there is nothing to say.
     ``meta`` holds per-frame arrays of length n_frames (e.g. ``"loss"``, ``"step"`` for a training replay).
     ``values`` may be a read-only ``np.memmap`` (a ``.npy`` file) when the recording is large.
+    ``grads``: ∂loss/∂activation per neuron, float32 of the same shape as ``values`` (may be a memmap), or None
+    when not recorded.
     """
 
     values: np.ndarray
     labels: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
+    grads: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.values.ndim != 2:
             raise ValueError(f"activations must be (frames, neurons), got shape {self.values.shape}")
+        if self.grads is not None and self.grads.shape != self.values.shape:
+            raise ValueError(f"activation gradients have shape {self.grads.shape}, the values {self.values.shape}")
         for key, v in self.meta.items():
             if len(v) != self.values.shape[0]:
                 raise ValueError(f"activations meta {key!r} has {len(v)} entries for {self.values.shape[0]} frames")
