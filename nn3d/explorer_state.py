@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 SPEED_RANGE = (1 / 16, 64.0)  # playback speed factors, halved / doubled by the speed keys
+HIGHLIGHTS = (None, "dead", "saturated", "zero-grad", "any")  # the U key's cycle (nn3d.analysis.units.HIGHLIGHTS)
 
 
 class Events:
@@ -37,7 +38,8 @@ class ExplorerState:
 
     Events (keyword arguments in brackets): ``frame`` (frame, forward_step): the frame or forward-pass step
     changed; ``selection`` (neuron: int or None); ``mode`` (mode); ``playing`` (playing); ``speed`` (speed);
-    ``forward_pass`` (on); ``panel_layer`` (layer); ``head`` (head); ``hud`` (on); ``help`` (on).
+    ``forward_pass`` (on); ``panel_layer`` (layer); ``head`` (head); ``hud`` (on); ``help`` (on); ``highlight``
+    (which: the flagged units marked, one of ``HIGHLIGHTS``, or None).
     """
 
     def __init__(self, n_layers: int, n_frames: int = 1, frame: int = 0, hud: bool = False,
@@ -54,6 +56,7 @@ class ExplorerState:
         self.panel_layer: int | None = None
         self.head = 0
         self.hud, self.help = hud, False
+        self.highlight: str | None = None
 
     # -- frames and playback --------------------------------------------------------------------------
     def set_frame(self, frame: int) -> None:
@@ -134,3 +137,13 @@ class ExplorerState:
 
     def toggle_help(self) -> None:
         self.set_help(not self.help)
+
+    def set_highlight(self, which: str | None) -> None:
+        """Mark the units flagged ``which`` (one of :data:`HIGHLIGHTS`; None: no marks)."""
+        if which not in HIGHLIGHTS:
+            raise ValueError(f"unknown highlight {which!r}; choose one of {', '.join(map(str, HIGHLIGHTS[1:]))}")
+        self.highlight = which
+        self.events.emit("highlight", which=which)
+
+    def next_highlight(self) -> None:
+        self.set_highlight(HIGHLIGHTS[(HIGHLIGHTS.index(self.highlight) + 1) % len(HIGHLIGHTS)])

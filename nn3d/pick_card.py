@@ -1,6 +1,7 @@
 """The pick card: what nn3d says about one neuron: its layer, its index in the layer's own shape, its
-activation, and its strongest incoming and outgoing connections. Plain NumPy, read straight from the weights
-through each connection kind's neighbours (:data:`nn3d.connections.KINDS`), so every kind shows its partners."""
+activation (and its gradient ∂loss/∂activation, when recorded), and its strongest incoming and outgoing
+connections. Plain NumPy, read straight from the weights through each connection kind's neighbours
+(:data:`nn3d.connections.KINDS`), so every kind shows its partners."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ class NeuronInfo:
     value: float | None
     incoming: tuple[tuple[int, float, float], ...]
     outgoing: tuple[tuple[int, float, float], ...]
+    grad: float | None = None  # ∂loss/∂activation at this frame, when gradients were recorded
 
     def describe(self) -> str:
         value = "n/a" if self.value is None else f"{self.value:.4g}"
-        lines = [f"{self.layer_name} [{self.kind}] neuron {self.index} (#{self.neuron}): activation {value}"]
+        grad = "" if self.grad is None else f", gradient {self.grad:.4g}"
+        lines = [f"{self.layer_name} [{self.kind}] neuron {self.index} (#{self.neuron}): activation {value}{grad}"]
         for title, edges in (("in ", self.incoming), ("out", self.outgoing)):
             if edges:
                 lines.append(f"  {title}: " + ", ".join(f"#{n} w={w:+.3g}" for n, w, _ in edges))
@@ -40,8 +43,10 @@ def _top(neurons: np.ndarray, weights: np.ndarray, contrib: np.ndarray, n: int):
     return [(int(neurons[i]), float(weights[i]), float(contrib[i])) for i in order]
 
 
-def neuron_info(net: Network, neuron: int, values: np.ndarray | None = None, n: int = 5) -> NeuronInfo:
-    """Describe global ``neuron``; ``values`` is one frame of activations (or None)."""
+def neuron_info(net: Network, neuron: int, values: np.ndarray | None = None, n: int = 5,
+                grads: np.ndarray | None = None) -> NeuronInfo:
+    """Describe global ``neuron``; ``values`` is one frame of activations (or None), ``grads`` the same frame's
+    ∂loss/∂activation (or None: not recorded)."""
     if not 0 <= neuron < net.n_neurons:
         raise NetworkError(f"neuron {neuron} out of range 0..{net.n_neurons - 1}")
     li = int(net.layer_of(neuron))
@@ -64,4 +69,5 @@ def neuron_info(net: Network, neuron: int, values: np.ndarray | None = None, n: 
     outgoing = sorted(outgoing, key=lambda e: -abs(e[2]))[:n]
     index = tuple(int(i) for i in np.unravel_index(local, layer.shape))
     value = None if values is None else float(values[neuron])
-    return NeuronInfo(int(neuron), li, layer.name, layer.kind, index, value, tuple(incoming), tuple(outgoing))
+    grad = None if grads is None else float(grads[neuron])
+    return NeuronInfo(int(neuron), li, layer.name, layer.kind, index, value, tuple(incoming), tuple(outgoing), grad)

@@ -19,7 +19,8 @@ class PanelKind:
     ``need``: what a layer must have for it (:meth:`nn3d.analysis.Source.layer`'s ``need``); ``slot``:
     ``"column"`` (always shown in the explorer's panel column) or ``"detail"`` (the column's last slot, the one
     that suits the selected layer); ``recording``: needs a training recording; ``last_frame``: by default it
-    shows the last frame (the weights after training) rather than the first sample.
+    shows the last frame (the weights after training) rather than the first sample; ``grads``: needs recorded
+    gradients (:attr:`nn3d.activations.Activations.grads`).
     """
 
     name: str
@@ -27,12 +28,14 @@ class PanelKind:
     slot: str
     recording: bool = False
     last_frame: bool = False
+    grads: bool = False
 
 
 PANEL_KINDS: dict[str, PanelKind] = {k.name: k for k in (
     PanelKind("weights", "weights", "column", last_frame=True),
     PanelKind("hist", "weights", "column"),
     PanelKind("curves", "weights", "column", recording=True),
+    PanelKind("gradflow", "grads", "column", grads=True),
     PanelKind("filters", "filters", "detail", last_frame=True),
     PanelKind("attention", "attention", "detail"),
     PanelKind("function", "function", "detail"),
@@ -40,9 +43,11 @@ PANEL_KINDS: dict[str, PanelKind] = {k.name: k for k in (
 """Every panel kind by name, in the explorer's order (column top to bottom, then the detail kinds)."""
 
 
-def column_kinds(recording: bool) -> list[str]:
-    """The kinds always shown in the explorer's column, top to bottom (``recording``: a training recording)."""
-    return [k.name for k in PANEL_KINDS.values() if k.slot == "column" and (recording or not k.recording)]
+def column_kinds(recording: bool, grads: bool = False) -> list[str]:
+    """The kinds always shown in the explorer's column, top to bottom (``recording``: a training recording;
+    ``grads``: recorded gradients)."""
+    return [k.name for k in PANEL_KINDS.values()
+            if k.slot == "column" and (recording or not k.recording) and (grads or not k.grads)]
 
 
 def detail_kinds() -> list[str]:

@@ -18,6 +18,7 @@ from ..model_argument import factory_network, parse, resolve
 from ..network import Network, NetworkError
 from . import attention as attn
 from .data import Curves, as_matrix, curves, incoming_weighted, weighted_layers
+from .gradflow import NO_GRADS
 
 
 class Source:
@@ -76,8 +77,10 @@ class Source:
             except KeyError:
                 raise NetworkError(f"no layer {name!r} in {net.name}; layers: "
                                    f"{', '.join(la.name for la in net.layers)}") from None
+        if need == "grads" and self.grads is None:
+            raise NetworkError(f"{self.name} has {NO_GRADS}")
         found = {"weights": weighted_layers(net), "filters": self._kind_layers("conv"),
-                 "attention": self._kind_layers("attention"),
+                 "attention": self._kind_layers("attention"), "grads": list(range(len(net.layers))),
                  "function": [i for i, la in enumerate(net.layers) if la.activation]}[need]
         if not found:
             raise NetworkError(f"{net.name} has no layer with {need}")
@@ -157,6 +160,11 @@ class Source:
         if self.activations is None:
             raise NetworkError(f"{self.name} has no activations")
         return np.asarray(self.activations.frame(frame % self.n_frames)[self.network.layers[layer].neurons])
+
+    @property
+    def grads(self) -> np.ndarray | None:
+        """∂loss/∂activation (frames, n_neurons) when recorded, else None."""
+        return None if self.activations is None else self.activations.grads
 
     # -- attention ----------------------------------------------------------------------------------------
     def attention(self, layer: int, frame: int = 0, n_heads: int | None = None) -> np.ndarray:

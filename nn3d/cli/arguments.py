@@ -9,7 +9,8 @@ from ..model_argument import resolve
 
 WINDOW_LIMIT = 16384  # a side of a window or video canvas
 IMAGE_LIMIT = 65536  # a side of a screenshot (tiled); 65536 x 65536 RGBA is 16 GiB
-SCENE_KEYS = ("frame", "colormap", "normalisation", "k", "budget", "rule", "camera", "spacing", "conv", "fold")
+SCENE_KEYS = ("frame", "colormap", "normalisation", "k", "budget", "rule", "camera", "spacing", "conv", "fold",
+              "color", "highlight")
 
 
 def size(text: str, limit: int = WINDOW_LIMIT) -> tuple[int, int]:
@@ -76,6 +77,25 @@ def colormap(text: str) -> str:
     return text
 
 
+def color(text: str) -> str:
+    """A colour mode (:data:`nn3d.kernels.color_modes.COLOR_MODES`), any spelling, as its display name."""
+    from ..kernels.color_modes import color_mode
+
+    try:
+        return color_mode(text).name
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def highlight(text: str) -> str:
+    """A unit flag to highlight (:data:`nn3d.analysis.units.FLAGS`, or "any")."""
+    from ..analysis.units import HIGHLIGHTS
+
+    if text not in HIGHLIGHTS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(HIGHLIGHTS)}, not {text!r}")
+    return text
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with its errors in one line (exit code 2), like every other user error of nn3d."""
 
@@ -87,6 +107,12 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
     """The options of every command that draws a MODEL (shot, view, record): keys of :data:`SCENE_KEYS`."""
     p.add_argument("--frame", type=count, default=0, help="which frame (sample) of the activations")
     p.add_argument("--colormap", type=colormap, default="viridis", help="VisPy colormap name (default viridis)")
+    p.add_argument("--color", "--colour", dest="color", type=color, default="activation",
+                   metavar="activation|gradient|gradxact",
+                   help="what colours the neurons: activations (default), gradients dloss/dactivation or their "
+                        "product (grad*act); the gradient modes need recorded gradients and a diverging colormap")
+    p.add_argument("--highlight", type=highlight, metavar="dead|saturated|zero-grad|any",
+                   help="mark units flagged over the frames: dead (never active), saturated, zero gradient")
     p.add_argument("--norm", dest="normalisation", choices=("layer", "global"), default="layer",
                    help="normalise activations per layer (default) or over the whole network")
     p.add_argument("--k", type=count, default=4, help="incoming edges drawn per neuron (default 4)")

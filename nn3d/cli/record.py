@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     r.add_argument("--path", default="orbit", help="camera path: orbit, through, or a keyframes JSON file")
     r.add_argument("--frames", type=positive_count, default=120, help="number of frames (default 120)")
     r.add_argument("--fps", type=positive, default=30, help="frames per second (default 30)")
-    r.add_argument("--animate", choices=("forward", "samples", "training"),
+    r.add_argument("--animate", choices=("forward", "backward", "samples", "training"),
                    help="what changes over the video besides the camera (default: nothing)")
     r.add_argument("--size", type=size, default=(1280, 720), help="video size WxH (default 1280x720)")
     add_scene_options(r)

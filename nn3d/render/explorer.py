@@ -18,6 +18,7 @@ from .. import camera_pose as camera_file
 from ..activations import Activations
 from ..camera_pose import CameraState
 from ..explorer_state import ExplorerState
+from ..kernels.color_modes import check_color
 from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from ..pick_card import NeuronInfo, neuron_info
@@ -28,6 +29,7 @@ from .keymap import explorer_keys
 from .lod import edge_budget
 from .overlays import Overlays, colorbar, help_text
 from .scene import NetworkScene
+from .unit_marks import UnitMarks
 
 log = logging.getLogger("nn3d")
 RESELECT_LIMIT = 5_000_000  # re-rank edges by |w*a| on every frame while there are at most this many candidates
@@ -60,6 +62,11 @@ class Explorer:
         :class:`nn3d.analysis.Source` they read (e.g. one holding the model, to capture attention maps).
     recording : the training recording (a :class:`nn3d.recorder.Recording` or its path) behind ``activations``,
         for the panels' curves and weights over training.
+    color : what colours the neurons (:data:`nn3d.kernels.color_modes.COLOR_MODES`): "activation", "gradient"
+        or "grad×act" (also spelt "gradxact", "grad*act"); the gradient modes need ``activations.grads`` and
+        draw with a diverging colormap centred at zero.
+    highlight : mark flagged units (:data:`nn3d.analysis.units.FLAGS`: "dead", "saturated", "zero-grad" or
+        "any") over the frames, in their marked colour (:class:`nn3d.render.unit_marks.UnitMarks`).
 
     ``camera_path`` (an attribute) is the file the P and L keys save to and load from: ``CAMERA_FILE`` in the
     working directory at construction, absolute, so a later ``chdir`` does not move it.
@@ -69,7 +76,9 @@ class Explorer:
                  k: int = 4, budget: int | None = None, rule: str = "contribution", colormap: str = "viridis",
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
                  camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
-                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto"):
+                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto",
+                 color: str = "activation", highlight: str | None = None):
+        self.color = check_color(color, activations)  # before anything is drawn: a one-line error
         if activations is not None:
             if activations.n_neurons != net.n_neurons:
                 raise NetworkError(f"activations have {activations.n_neurons} neurons, network {net.n_neurons}")
@@ -82,7 +91,7 @@ class Explorer:
             log.info("nn3d: no activations to rank edges by: edges ranked by |w|")
         placed = layout(net, spacing=spacing, conv=conv, fold=fold)
         self.scene = NetworkScene(net, placed, self._edges(frame), size=size,
-                                  colormap=colormap, normalisation=normalisation, show=show,
+                                  colormap=self.color.colormap(colormap), normalisation=normalisation, show=show,
                                   title=f"nn3d: {net.name}")
         self.canvas, self.view = self.scene.canvas, self.scene.view
         self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut,
@@ -90,6 +99,9 @@ class Explorer:
         self.scene.overlays += [*self.overlays.nodes, self.overlays.always]  # all hidden in the picking pass
         self.highlight = Highlight(self.view, self.scene.layout.pitch)
         self.scene.overlays += self.highlight.nodes
+        self.marks = UnitMarks(self.view, self.scene.layout.positions, 0.32 * self.scene.layout.pitch)
+        self.scene.overlays += self.marks.nodes
+        self._flags, self._layer_counts = None, {}
         self.panels = self._make_panels(panels, recording) if panels else None
         self.overlays.place(self._view_size(self.canvas.size))
         if self.panels is not None:
@@ -103,6 +115,8 @@ class Explorer:
         self.fly_step = float(np.linalg.norm(np.ptp(self.scene.layout.bounds, axis=0))) / 60
         self._subscribe()
         self._on_hud(hud)
+        if highlight is not None:
+            self.set_highlight(highlight)
         if title:
             self.scene.set_title(title)
         self.show_frame(frame)
@@ -168,6 +182,7 @@ class Explorer:
         on("head", lambda head: self.panels is not None and self.panels.next_head())
         on("hud", self._on_hud)
         on("help", self._on_help)
+        on("highlight", lambda which: self.marks.show(None if which is None else self.unit_flags(), which))
 
     def select_layer(self, layer: int | str) -> None:
         """Show layer ``layer`` (index or name) in the panels without selecting a neuron."""
@@ -180,6 +195,31 @@ class Explorer:
     # -- data -------------------------------------------------------------------------------------------
     def _values(self, frame: int) -> np.ndarray | None:
         return None if self.activations is None else self.activations.frame(frame)
+
+    def unit_flags(self):
+        """The units flagged over all frames (:func:`nn3d.analysis.units.unit_flags`), computed on first use;
+        None without activations."""
+        if self._flags is None and self.activations is not None:
+            from ..analysis.units import unit_flags
+
+            self._flags = unit_flags(self.net, self.activations)
+        return self._flags
+
+    def set_highlight(self, which: str | None) -> None:
+        """Mark the units flagged ``which`` ("dead", "saturated", "zero-grad", "any"; None: none)."""
+        self.state.set_highlight(which)
+
+    def next_highlight(self) -> None:
+        """No marks, then dead, saturated, zero-gradient and any flagged units, then none again."""
+        self.state.next_highlight()
+
+    def colour_values(self, frame: int) -> np.ndarray | None:
+        """The float32 (n_neurons,) array that colours ``frame`` in the colour mode (None: no activations)."""
+        return None if self.activations is None else self.color.values(self.activations, frame)
+
+    def _grads(self, frame: int) -> np.ndarray | None:
+        grads = None if self.activations is None else self.activations.grads
+        return None if grads is None else grads[frame]
 
     def _edges(self, frame: int):
         values = self._values(frame)
@@ -205,7 +245,7 @@ class Explorer:
     def _on_frame(self, frame: int, forward_step: int) -> None:
         if self.panels is not None:
             self.panels.update(frame=frame)
-        values = self._values(frame)
+        values = self.colour_values(frame)
         if values is None:
             return
         self.scene.set_frame(values, reached=self.net.layers[forward_step].stop if self.forward_pass else None)
@@ -220,8 +260,8 @@ class Explorer:
 
     def _update_colorbar(self) -> None:
         sel = self.selected
-        self.overlays.set_colorbar(*colorbar(self.scene, self._values(self.frame), sel and sel.layer,
-                                             sel.layer_name if sel else ""))
+        self.overlays.set_colorbar(*colorbar(self.scene, self.colour_values(self.frame), sel and sel.layer,
+                                             sel.layer_name if sel else "", self.color.name))
 
     # -- playback ---------------------------------------------------------------------------------------
     def advance(self, steps: int = 1) -> None:
@@ -335,18 +375,30 @@ class Explorer:
         self.state.select(None)
 
     def _on_selection(self, neuron: int | None) -> None:
-        self.selected = None if neuron is None else neuron_info(self.net, neuron, self._values(self.frame))
+        self.selected = None if neuron is None else neuron_info(self.net, neuron, self._values(self.frame),
+                                                                grads=self._grads(self.frame))
         if self.selected is None:
             self.highlight.hide()
         else:
             self.highlight.show(self.selected, self.scene.layout.positions)
-        self.overlays.set_card("" if self.selected is None else self.selected.describe())
+        self.overlays.set_card("" if self.selected is None else self._card(self.selected))
         self.overlays.focus(None if self.selected is None else self.selected.layer)  # its block's layer labels
         self._update_colorbar()
         if self.panels is not None and neuron is None:
             self.panels.update(neuron=None)
         elif self.panels is not None:
             self.panels.update(layer=self.selected.layer, neuron=neuron)
+
+    def _card(self, info: NeuronInfo) -> str:
+        """The pick card: the neuron, then its layer's count of flagged units (computed once per layer)."""
+        if info.layer not in self._layer_counts:
+            from ..analysis.units import layer_count_line
+
+            flags = self._flags  # all units flagged already (a highlight): read, else this layer alone
+            self._layer_counts[info.layer] = "" if self.activations is None else \
+                layer_count_line(self.net, self.activations, info.layer, flags)
+        line = self._layer_counts[info.layer]
+        return info.describe() + (f"\n  {line}" if line else "")
 
     def _software_gl(self) -> bool:
         from vispy.gloo import gl
@@ -375,9 +427,10 @@ class Explorer:
             label = f" ({self.activations.labels[self.frame]})"
         step = f" · layer {self.forward_step + 1}/{len(self.net.layers)}" if self.forward_pass else ""
         state = "playing" if self.playing else "paused"
+        colour = "" if self.color.name == "activation" else f" · colour: {self.color.name}"
         edges = self.scene.edges
         moving = f" (strongest {edges.motion_budget:,} while moving)" if edges.will_reduce() else ""
-        return (f"frame {self.frame + 1}/{self.n_frames}{label}{step} · {state} x{self.speed:g}\n"
+        return (f"frame {self.frame + 1}/{self.n_frames}{label}{step} · {state} x{self.speed:g}{colour}\n"
                 f"{self.net.n_neurons:,} neurons · {len(self.scene.edges_set):,} edges{moving} · camera {self.mode}\n"
                 f"{self.frame_ms:.1f} ms/frame" + (f" · {self.fps:.0f} FPS" if self.fps else "") + " · H: help")
 
@@ -428,7 +481,11 @@ class Explorer:
         self._press = None
 
     def click_panels(self, x: float, y: float) -> None:
-        """A click in the panel column: on the training curves, jump to the recorded step nearest it."""
+        """A click in the panel column: on the training curves or the gradient flow, jump to the recorded step
+        nearest it; on a gradient-flow row, show that layer in the panels."""
+        layer = self.panels.layer_at(x, y)
+        if layer is not None:
+            self.select_layer(layer)
         step = self.panels.step_at(x, y)
         if step is not None:
             self.show_frame(self.panels.source.frame_of_step(step))

@@ -97,4 +97,5 @@ def explorer_keys(ex) -> Keymap:
             lambda: f"save camera to {ex.camera_path.name}")
     km.bind("L", lambda k, m: ex.camera_path.is_file() and ex.load_camera(), "load it")
     km.bind("]", lambda k, m: ex.next_head(), "next attention head")
+    km.bind("U", lambda k, m: ex.next_highlight(), "mark dead / saturated / zero-grad units")
     return km

@@ -279,10 +279,12 @@ class Overlays:
         self.bar_low.text, self.bar_high.text, self.bar_title.text = low, high, title
 
 
-def colorbar(scene, values: np.ndarray | None, layer: int | None, layer_name: str = "") -> tuple:
-    """The arguments of :meth:`Overlays.set_colorbar` for a frame of ``values`` and the selected ``layer``
-    (None: nothing selected): the colours of the rule that layer follows, its range and the rule in words
-    ("diverging, centred at 0, 1–99th pct" or "sequential, 1–99th pct")."""
+def colorbar(scene, values: np.ndarray | None, layer: int | None, layer_name: str = "",
+             quantity: str = "activation") -> tuple:
+    """The arguments of :meth:`Overlays.set_colorbar` for a frame of ``values`` (the ``quantity`` the colour
+    mode colours: "activation", "gradient", ...) and the selected ``layer`` (None: nothing selected): the
+    colours of the rule that layer follows, its range and the rule in words ("diverging, centred at 0,
+    1–99th pct" or "sequential, 1–99th pct")."""
     from ..colormaps import half
 
     if values is None:
@@ -291,11 +293,12 @@ def colorbar(scene, values: np.ndarray | None, layer: int | None, layer_name: st
     colours = half(scene.lut, signed) if scene.split else scene.lut
     rule = scene.colour_rule(layer)
     if layer is None and scene.normalisation != "global":
-        return colours, "layer low", "layer high", f"activation, each layer: {rule}"
+        return colours, "layer low", "layer high", f"{quantity}, each layer: {rule}"
     part = values if layer is None else values[scene.net.layers[layer].neurons]
     # the range the colouring kernels use (the same sampled order statistics), not a second estimate of it
     lo, hi = (float(v[0]) for v in percentile_ranges(part, np.zeros(1, np.int64), scene.percentile or 0.0))
     if signed:
         lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
     where = "all layers" if layer is None else layer_name
-    return colours, f"{lo:.3g}", f"{hi:.3g}", f"{where}: {rule}"
+    what = "" if quantity == "activation" else f"{quantity}, "
+    return colours, f"{lo:.3g}", f"{hi:.3g}", f"{what}{where}: {rule}"

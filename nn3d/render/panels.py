@@ -16,106 +16,13 @@ from vispy.color import Color
 from ..analysis import data as D
 from ..analysis.panel_kinds import PANEL_KINDS, column_kinds, default_frame, detail_kind, detail_kinds
 from ..colormaps import lut as colormap_lut
-from ..kernels import rgba
 from ..network import NetworkError
+from .gradflow_panel import GradflowPanel
+from .panel_base import PANEL_BG, PANEL_NAN, SERIES_COLORS, TITLE, ImagePanel, Panel, colorize
 from .vispy_compat import child_widgets
 
-PANEL_BG = "#11141b"
-TITLE = dict(color="#d8deea", font_size=8, anchor_x="left", anchor_y="bottom")
-SERIES_COLORS = ["#ffb347", "#5fd3f3", "#9be07a", "#f37f9d", "#c59bff"]
-PANEL_NAN = (17, 20, 27, 255)  # NaN cells (a filter mosaic's gaps) in the panels' background colour
-
-
-def colorize(values: np.ndarray, cmap: str = "viridis", lo=None, hi=None) -> np.ndarray:
-    """RGBA8 image of a 2-D array through a colormap, ``lo..hi`` (default finite min..max) to its 255 levels:
-    the kernels' :func:`~nn3d.kernels.rgba` with one global range (NumPy: a panel is small), NaN in the
-    panels' background colour."""
-    v = np.asarray(values, np.float64)
-    vrange = None if lo is None and hi is None else _filled_range(v, lo, hi)
-    return rgba(v, colormap_lut(cmap, PANEL_NAN), mode="global", vrange=vrange, kernel="numpy")
-
-
-def _filled_range(v: np.ndarray, lo, hi) -> tuple[float, float]:
-    finite = v[np.isfinite(v)]
-    lo = float(finite.min()) if lo is None and finite.size else (lo or 0.0)
-    hi = float(finite.max()) if hi is None and finite.size else (hi or 1.0)
-    return lo, max(lo, hi)
-
-
-class Panel:
-    """One panel: ``view`` (a ViewBox), ``title`` (text in widget pixels), ``data`` (what is drawn)."""
-
-    kind = ""
-
-    def __init__(self, parent=None):
-        self.view = scene.widgets.ViewBox(parent=parent, bgcolor=PANEL_BG, border_color="#2a3040")
-        self.view.camera = scene.PanZoomCamera(aspect=None, interactive=False)
-        self.title = scene.visuals.Text("", parent=self.view, pos=(8, 16), **TITLE)
-        self.message = scene.visuals.Text("", parent=self.view, pos=(8, 34), **{**TITLE, "color": "#8892a6"})
-        self.data: dict = {}
-        self.layer = self.frame = None
-
-    @property
-    def nodes(self) -> list:
-        return [self.view]
-
-    def set_rect(self, x: float, y: float, w: float, h: float) -> None:
-        """Place the panel at canvas pixels (x, y) (top-left), w x h."""
-        from vispy.geometry import Rect
-
-        self.view.rect = Rect((x, y), (max(w, 1), max(h, 1)))
-
-    def set_range(self, x0, x1, y0, y1, top: float = 0.16, pad: float = 0.04) -> None:
-        """Show data x0..x1, y0..y1, leaving ``top`` of the height free for the title."""
-        w, h = x1 - x0 or 1.0, y1 - y0 or 1.0
-        self.view.camera.set_range(x=(x0 - pad * w, x1 + pad * w), y=(y0 - pad * h, y1 + (top + pad) * h),
-                                   margin=0)
-
-    def show_message(self, text: str) -> None:
-        self.message.text = text
-
-    def update(self, source, layer: int, frame: int) -> None:
-        try:
-            self.show_message("")
-            self._update(source, layer, frame)
-        except NetworkError as e:
-            self.data = {}
-            self.title.text = f"{self.kind}: {source.network.layers[layer].name}"
-            self.show_message(str(e))
-            self._hide()
-        self.layer, self.frame = layer, frame
-
-    def _hide(self) -> None:
-        for node in self.view.scene.children:
-            node.visible = False
-
-    def _show(self) -> None:
-        for node in self.view.scene.children:
-            node.visible = True
-
-
-class ImagePanel(Panel):
-    """An image in data coordinates, row 0 at the top; square pixels unless ``stretch``."""
-
-    stretch = False
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.view.camera.aspect = None if self.stretch else 1.0
-        self.image = scene.visuals.Image(np.zeros((1, 1, 4), np.uint8), parent=self.view.scene,
-                                         interpolation="nearest")
-        self.view.camera.flip = (False, True, False)
-
-    def set_image(self, rgba: np.ndarray) -> None:
-        self._show()
-        self.image.set_data(rgba)
-        h, w = rgba.shape[:2]
-        self.view.camera.set_range(x=(-0.5, w + 0.5), y=(-0.2 * h - 0.5, h + 0.5), margin=0)
-
-    def pixel_of(self, row: float, col: float) -> np.ndarray:
-        """Canvas pixel (x, y) of the centre of image cell (row, col)."""
-        p = self.image.get_transform("visual", "canvas").map(np.array([[col + 0.5, row + 0.5]]))
-        return p[0, :2] / p[0, 3]
+__all__ = ["PANELS", "PANEL_BG", "PANEL_NAN", "SERIES_COLORS", "TITLE", "ImagePanel", "Panel", "PanelColumn",
+           "colorize", "render_panel"]
 
 
 class WeightsPanel(ImagePanel):
@@ -415,8 +322,8 @@ class FunctionPanel(Panel):
                            f"in [{finite.min():.3g}, {finite.max():.3g}]" if finite.size else "")
 
 
-PANELS: dict[str, type[Panel]] = {cls.kind: cls for cls in (WeightsPanel, HistPanel, CurvesPanel, FiltersPanel,
-                                                            AttentionPanel, FunctionPanel)}
+PANELS: dict[str, type[Panel]] = {cls.kind: cls for cls in (WeightsPanel, HistPanel, CurvesPanel, GradflowPanel,
+                                                            FiltersPanel, AttentionPanel, FunctionPanel)}
 """The view class of each kind of :data:`nn3d.analysis.panel_kinds.PANEL_KINDS` (the registry of kinds)."""
 if list(PANELS) != list(PANEL_KINDS):  # a kind without a view, or a view of no kind: fail at import
     raise ImportError(f"panel views {sorted(PANELS)} do not match the panel kinds {sorted(PANEL_KINDS)}")
@@ -436,7 +343,8 @@ class PanelColumn:
         if view in child_widgets(central):  # the explorer places the 3D view itself from now on
             central.remove_widget(view)
             view.parent = central
-        self.column = [PANELS[k](parent=central) for k in column_kinds(source.recording is not None)]
+        self.column = [PANELS[k](parent=central) for k in column_kinds(source.recording is not None,
+                                                                       source.grads is not None)]
         self.details = {k: PANELS[k](parent=central) for k in detail_kinds()}
         self.by_kind = {p.kind: p for p in self.column} | self.details
         self.layer = self._default_layer() if layer is None else layer
@@ -500,8 +408,14 @@ class PanelColumn:
         return x >= self.view_width(self.canvas.size[0])
 
     def step_at(self, x: float, y: float) -> float | None:
-        curves = self.by_kind.get("curves")
-        return None if curves is None else curves.step_at(x, y)
+        """The training step a click at canvas pixel (x, y) falls on: on the curves or the gradient flow."""
+        steps = (p.step_at(x, y) for k, p in self.by_kind.items() if k in ("curves", "gradflow"))
+        return next((s for s in steps if s is not None), None)
+
+    def layer_at(self, x: float, y: float) -> int | None:
+        """The layer a click at canvas pixel (x, y) picks: a row of the gradient flow, else None."""
+        flow = self.by_kind.get("gradflow")
+        return None if flow is None else flow.layer_at(x, y)
 
     def next_head(self) -> None:
         panel = self.details["attention"]

@@ -1,8 +1,9 @@
 """Videos along a camera path: MP4 or GIF, with animations.
 
-Animations: ``forward`` lights layers up in order, input first, the last layer on the last frame; a layer not
-yet reached is drawn at :data:`~nn3d.kernels.NAN_LEVEL`, the colormap's "no value" grey, and only the bytes of
-newly reached layers are uploaded. ``samples`` plays the activation frames (each held for an equal share of
+Animations: ``forward`` lights layers up in order, input first, the last layer on the last frame (``backward``:
+the output first, the input last, as the gradient flows); a layer not yet reached is drawn at
+:data:`~nn3d.kernels.NAN_LEVEL`, the colormap's "no value" grey, and only the bytes of newly reached layers are
+uploaded. ``samples`` plays the activation frames (each held for an equal share of
 the video); ``training`` plays a training recording the same way, titled with its ``step`` and ``loss``.
 
 Video: MP4 through imageio-ffmpeg (libx264, yuv420p: even sizes only), GIF through Pillow (Pillow merges
@@ -36,17 +37,23 @@ from .output_files import VIDEO_SUFFIXES, CaptureError, check_out, finish, reser
 
 CAMERA_STATE_BYTES = 600  # one CameraState of the camera path (the path is made before the first frame)
 
-ANIMATIONS = ("forward", "samples", "training")
+ANIMATIONS = ("forward", "backward", "samples", "training")
 NOT_REACHED = NAN_LEVEL  # level of a layer the forward pass has not reached yet: the "no value" grey
 
 
-class ForwardPass:
-    """Layers light up in order over the video: input first, every layer by the last frame."""
+LAYER_ORDERS = {"forward": lambda n: list(range(n)), "backward": lambda n: list(range(n - 1, -1, -1))}
+"""The order each sweep animation lights the layers in: input to output (forward), output to input (backward)."""
 
-    def __init__(self, scene, values: np.ndarray, frames: int):
-        self.scene, self.frames = scene, frames
+
+class ForwardPass:
+    """Layers light up one after another over the video, in ``LAYER_ORDERS[direction]`` (forward: input first;
+    backward: output first, as the gradient flows), every layer by the last frame."""
+
+    def __init__(self, scene, values: np.ndarray, frames: int, direction: str = "forward"):
+        self.scene, self.frames, self.direction = scene, frames, direction
         self.levels = scene.frame_levels(values)
-        self.reached = 0  # layers currently shown with their levels
+        self.order = LAYER_ORDERS[direction](len(scene.net.layers))
+        self.reached = 0  # layers currently shown with their levels (the first ``reached`` of ``order``)
 
     def __call__(self, i: int) -> None:
         net = self.scene.net
@@ -54,16 +61,18 @@ class ForwardPass:
         reached = 1 + (round(i * (n_layers - 1) / (self.frames - 1)) if self.frames > 1 else n_layers - 1)
         if self.reached == 0:
             shown = np.full(net.n_neurons, NOT_REACHED, np.uint8)
-            stop = net.layers[reached - 1].stop
-            shown[:stop] = self.levels[:stop]
+            for la in (net.layers[j] for j in self.order[:reached]):
+                shown[la.neurons] = self.levels[la.neurons]
             self.scene.set_levels(shown)
         elif reached != self.reached:
             a, b = sorted((self.reached, reached))
-            lo, hi = net.layers[a].start, net.layers[b - 1].stop  # only these layers change
+            changed = [net.layers[j] for j in self.order[a:b]]  # contiguous in either order
+            lo, hi = min(la.start for la in changed), max(la.stop for la in changed)  # only these layers change
             part = self.levels[lo:hi] if reached > self.reached else np.full(hi - lo, NOT_REACHED, np.uint8)
             self.scene.set_levels(part, lo)
         self.reached = reached
-        self.scene.set_title(f"forward pass: {net.layers[reached - 1].name} ({reached}/{n_layers})")
+        layer = net.layers[self.order[reached - 1]]
+        self.scene.set_title(f"{self.direction} pass: {layer.name} ({reached}/{n_layers})")
 
 
 class Playback:
@@ -102,9 +111,11 @@ def animation(kind: str | None, holder, activations: Activations | None, frames:
     if kind is None:
         return None
     scene = getattr(holder, "scene", holder)
-    if kind == "forward":
-        values = np.zeros(scene.net.n_neurons, np.float32) if activations is None else activations.frame(frame)
-        return ForwardPass(scene, np.asarray(values, np.float32), frames)
+    if kind in LAYER_ORDERS:  # coloured as the Explorer's colour mode colours (a bare scene: the activations)
+        colour = getattr(holder, "colour_values", lambda j: None if activations is None else activations.frame(j))
+        values = colour(frame)
+        values = np.zeros(scene.net.n_neurons, np.float32) if values is None else values
+        return ForwardPass(scene, np.asarray(values, np.float32), frames, kind)
     return Playback(holder, activations, frames, training=kind == "training")
 
 
@@ -274,7 +285,8 @@ def record(net: Network, activations: Activations | None, out, path="orbit", fra
     """Render a video of ``net`` along a camera ``path`` to ``out`` (.mp4 or .gif); returns the path written.
 
     ``path``: "orbit", "through", a keyframe JSON file (saved camera states) or a list of CameraStates.
-    ``animate``: None (still activations of ``scene_options["frame"]``), "forward", "samples" or "training".
+    ``animate``: None (still activations of ``scene_options["frame"]``), "forward", "backward", "samples" or
+    "training".
     ``scene_options`` go to :class:`~nn3d.render.explorer.Explorer` (frame, colormap, k, budget, title, ...).
     Bad input raises :class:`CaptureError` (or :class:`~nn3d.camera_pose.CameraFileError`), both ValueErrors with a
     one-line message, before anything is rendered; nothing is left behind on failure.
