@@ -78,8 +78,8 @@ def colormap(text: str) -> str:
 
 
 def color(text: str) -> str:
-    """A colour mode (:data:`nn3d.kernels.color_modes.COLOR_MODES`), any spelling, as its display name."""
-    from ..kernels.color_modes import color_mode
+    """A colour mode (:data:`nn3d.color_modes.COLOR_MODES`), any spelling, as its display name."""
+    from ..color_modes import color_mode
 
     try:
         return color_mode(text).name

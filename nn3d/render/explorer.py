@@ -17,8 +17,8 @@ import numpy as np
 from .. import camera_pose as camera_file
 from ..activations import Activations
 from ..camera_pose import CameraState
+from ..color_modes import check_color
 from ..explorer_state import ExplorerState
-from ..kernels.color_modes import check_color
 from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from ..pick_card import NeuronInfo, neuron_info
@@ -62,7 +62,7 @@ class Explorer:
         :class:`nn3d.analysis.Source` they read (e.g. one holding the model, to capture attention maps).
     recording : the training recording (a :class:`nn3d.recorder.Recording` or its path) behind ``activations``,
         for the panels' curves and weights over training.
-    color : what colours the neurons (:data:`nn3d.kernels.color_modes.COLOR_MODES`): "activation", "gradient"
+    color : what colours the neurons (:data:`nn3d.color_modes.COLOR_MODES`): "activation", "gradient"
         or "grad×act" (also spelt "gradxact", "grad*act"); the gradient modes need ``activations.grads`` and
         draw with a diverging colormap centred at zero.
     highlight : mark flagged units (:data:`nn3d.analysis.units.FLAGS`: "dead", "saturated", "zero-grad" or
@@ -99,9 +99,8 @@ class Explorer:
         self.scene.overlays += [*self.overlays.nodes, self.overlays.always]  # all hidden in the picking pass
         self.highlight = Highlight(self.view, self.scene.layout.pitch)
         self.scene.overlays += self.highlight.nodes
-        self.marks = UnitMarks(self.view, self.scene.layout.positions, 0.32 * self.scene.layout.pitch)
+        self.marks = UnitMarks(self.view, net, activations, self.scene.layout.positions, 0.32 * self.scene.layout.pitch)
         self.scene.overlays += self.marks.nodes
-        self._flags, self._layer_counts = None, {}
         self.panels = self._make_panels(panels, recording) if panels else None
         self.overlays.place(self._view_size(self.canvas.size))
         if self.panels is not None:
@@ -182,7 +181,7 @@ class Explorer:
         on("head", lambda head: self.panels is not None and self.panels.next_head())
         on("hud", self._on_hud)
         on("help", self._on_help)
-        on("highlight", lambda which: self.marks.show(None if which is None else self.unit_flags(), which))
+        on("highlight", self.marks.show)
 
     def select_layer(self, layer: int | str) -> None:
         """Show layer ``layer`` (index or name) in the panels without selecting a neuron."""
@@ -195,15 +194,6 @@ class Explorer:
     # -- data -------------------------------------------------------------------------------------------
     def _values(self, frame: int) -> np.ndarray | None:
         return None if self.activations is None else self.activations.frame(frame)
-
-    def unit_flags(self):
-        """The units flagged over all frames (:func:`nn3d.analysis.units.unit_flags`), computed on first use;
-        None without activations."""
-        if self._flags is None and self.activations is not None:
-            from ..analysis.units import unit_flags
-
-            self._flags = unit_flags(self.net, self.activations)
-        return self._flags
 
     def set_highlight(self, which: str | None) -> None:
         """Mark the units flagged ``which`` ("dead", "saturated", "zero-grad", "any"; None: none)."""
@@ -381,24 +371,14 @@ class Explorer:
             self.highlight.hide()
         else:
             self.highlight.show(self.selected, self.scene.layout.positions)
-        self.overlays.set_card("" if self.selected is None else self._card(self.selected))
+        line = "" if self.selected is None else self.marks.card_line(self.selected.layer)  # its flagged units
+        self.overlays.set_card("" if self.selected is None else self.selected.describe() + (line and f"\n  {line}"))
         self.overlays.focus(None if self.selected is None else self.selected.layer)  # its block's layer labels
         self._update_colorbar()
         if self.panels is not None and neuron is None:
             self.panels.update(neuron=None)
         elif self.panels is not None:
             self.panels.update(layer=self.selected.layer, neuron=neuron)
-
-    def _card(self, info: NeuronInfo) -> str:
-        """The pick card: the neuron, then its layer's count of flagged units (computed once per layer)."""
-        if info.layer not in self._layer_counts:
-            from ..analysis.units import layer_count_line
-
-            flags = self._flags  # all units flagged already (a highlight): read, else this layer alone
-            self._layer_counts[info.layer] = "" if self.activations is None else \
-                layer_count_line(self.net, self.activations, info.layer, flags)
-        line = self._layer_counts[info.layer]
-        return info.describe() + (f"\n  {line}" if line else "")
 
     def _software_gl(self) -> bool:
         from vispy.gloo import gl

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..activations import Activations
-from ..network import NetworkError
-from .normalize import ROBUST_PERCENTILE
+from .activations import Activations
+from .colormaps import is_diverging
+from .kernels import ROBUST_PERCENTILE
+from .network import NetworkError
 
 DIVERGING_DEFAULT = "coolwarm"  # a gradient mode's colormap when the one asked for is sequential
 GRADS_HOW = ("record them with nn3d.from_torch(model, x, loss_fn=..., target=...) or "
@@ -53,8 +54,6 @@ class ColorMode:
     def colormap(self, requested: str) -> str:
         """The colormap this mode draws with when ``requested`` is asked for: a diverging mode keeps a
         diverging ``requested`` map and replaces a sequential one by :data:`DIVERGING_DEFAULT`."""
-        from ..colormaps import is_diverging  # lazy: colormaps imports VisPy's colour module
-
         return requested if not self.diverging or is_diverging(requested) else DIVERGING_DEFAULT
 
     @property
