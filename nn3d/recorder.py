@@ -15,6 +15,12 @@ the next recorder for that path starts (readers never open it: ``.part`` is not 
 Each save rewrites the whole file (a 784-256-10 MLP: ~4 ms a record kept); for long runs of large models,
 ``autosave=N`` saves every N records instead, keeping the run up to its last save.
 
+Gradients (``grads=True``, with ``loss_fn`` and ``probe_targets``): each record also holds ∂loss/∂activation
+for the probe batch (one live traced pass and one backward, :mod:`nn3d.ingest.gradients`; the parameters'
+``.grad`` are not touched) and, per weighted connection, statistics and a log10 histogram of the weights'
+gradients as the user's own backward left them in ``p.grad`` at that step: call ``rec.step()`` after
+``loss.backward()`` and before ``optimizer.zero_grad()``. It costs one more activation-sized buffer per record.
+
 >>> rec = TrainingRecorder(model, probe_x, every=50, path="run.nn3d")
 >>> for batch in data:
 ...     loss = train_step(batch)
@@ -25,16 +31,18 @@ Each save rewrites the whole file (a 784-256-10 MLP: ~4 ms a record kept); for l
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 
-from .ingest import IngestError, safetensors_file
+from .ingest import IngestError, gradients, safetensors_file
 from .ingest.recording import FORMAT, Recording
 from .ingest.torch import from_torch, snapshot
 
 __all__ = ["FORMAT", "Recording", "TrainingRecorder"]
+log = logging.getLogger("nn3d")
 WEIGHTED = ("dense", "linear", "conv", "embedding", "sparse")
 STATS = ("mean", "std", "min", "max", "abs_mean")
 
@@ -61,11 +69,21 @@ class TrainingRecorder:
     layers : record only these layers' activations (fnmatch patterns), others stay 0
     path : where the recording is kept up to date during the run (see the module docstring); ``save()``'s default
     autosave : with ``path``, rewrite the recording every ``autosave`` records (0: only at ``save``)
+    grads : also record gradients (see the module docstring): ∂loss/∂activation of the probe batch, read back by
+        ``Recording.activations(sample).grads``, and weight-gradient statistics (``Recording.weight_grad_norms()``,
+        ``weight_grad_stats()``, ``weight_grad_histograms()``)
+    loss_fn : with ``grads``: ``loss_fn(output, probe_targets)`` (``loss_fn(output)`` without targets), a scalar
+    probe_targets : the probe batch's targets for ``loss_fn``
+
+    A probe loss or gradient that is inf/NaN at a record is logged and recorded as NaN gradients (training goes on).
     """
 
     def __init__(self, model, probe_inputs, every: int = 10, *, max_weights: int = 1_000_000,
                  sample_weights: int = 4096, layers=None, seed: int = 0, path: str | Path | None = None,
-                 autosave: int = 1):
+                 autosave: int = 1, grads: bool = False, loss_fn=None, probe_targets=None):
+        if grads and loss_fn is None:
+            raise ValueError("grads=True needs loss_fn (and probe_targets, the probe batch's targets) to take "
+                             "the gradient of the probe's loss")
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         if autosave < 0:
@@ -75,7 +93,9 @@ class TrainingRecorder:
             Path(f"{self.path}.part").unlink(missing_ok=True)  # a killed write's temp file, never a recording
         self.model, self.probe, self.every, self.layers = model, probe_inputs, int(every), layers
         self.max_weights, self.sample_weights = int(max_weights), int(sample_weights)
-        self.network, _ = from_torch(model, probe_inputs, layers=["__nothing__"])
+        self.grads, self.loss_fn, self.probe_targets = bool(grads), loss_fn, probe_targets
+        self.network, _ = from_torch(model, probe_inputs, layers=["__nothing__"],
+                                     loss_fn=loss_fn if grads else None, target=probe_targets)
         self.weighted = [i for i, c in enumerate(self.network.connections) if c.kind in WEIGHTED]
         rng = np.random.default_rng(seed)
         self.sample_index = {
@@ -89,6 +109,11 @@ class TrainingRecorder:
         self.frames: list[np.ndarray] = []
         self.weights: dict[int, list[np.ndarray]] = {i: [] for i in self.weighted}
         self.stats: dict[int, list[np.ndarray]] = {i: [] for i in self.sample_index}
+        self.grad_frames: list[np.ndarray] = []
+        self.params = gradients.weight_params(model, self.network, self.weighted) if grads else {}
+        self.grad_stats: dict[int, list[np.ndarray]] = {i: [] for i in self.params}
+        self.grad_hists: dict[int, list[np.ndarray]] = {i: [] for i in self.params}
+        self.told: set[str] = set()  # warnings given once per run
 
     def step(self, loss=None, **metrics) -> None:
         """Log one training step; every ``every`` steps also record activations and weights."""
@@ -105,7 +130,10 @@ class TrainingRecorder:
 
     def snapshot(self, step: int) -> None:
         """Record the probe activations and the weights now."""
-        net, values = snapshot(self.model, self.probe, layers=self.layers)
+        if self.grads:
+            net, values = self.snapshot_grads(step)
+        else:
+            net, values = snapshot(self.model, self.probe, layers=self.layers)
         if [(la.name, la.shape) for la in net.layers] != [(la.name, la.shape) for la in self.network.layers]:
             raise IngestError("the model's traced graph changed during training; TrainingRecorder needs a fixed one")
         self.record_steps.append(step)
@@ -117,6 +145,34 @@ class TrainingRecorder:
                 self.weights[i].append(w.reshape(-1)[self.sample_index[i]].copy())
             else:
                 self.weights[i].append(np.array(w, dtype=np.float32, copy=True))
+
+    def snapshot_grads(self, step: int):
+        """(Network, values) of the probe, recording its ∂loss/∂activation and the weights' gradient statistics."""
+        try:
+            net, values, g = gradients.snapshot(self.model, self.probe, self.probe_targets, self.loss_fn,
+                                                self.layers)
+        except gradients.NonFiniteError as e:
+            self.tell(f"nn3d: TrainingRecorder: {e} (step {step}); recorded as NaN", "non-finite")
+            net, values = e.network, e.values
+            g = np.full_like(values, np.nan)
+        self.grad_frames.append(g)
+        missing = []
+        for i, p in self.params.items():
+            stats, hist = gradients.weight_grad_stats(p.grad)
+            self.grad_stats[i].append(stats)
+            self.grad_hists[i].append(hist)
+            if p.grad is None:
+                missing.append(self.network.layers[self.network.connections[i].dst].name)
+        if missing:
+            self.tell(f"nn3d: TrainingRecorder: no .grad on the weights of {', '.join(missing)} at step {step} "
+                      "(call rec.step() after loss.backward() and before optimizer.zero_grad()); their gradient "
+                      "statistics are NaN", "missing")
+        return net, values
+
+    def tell(self, message: str, key: str) -> None:
+        if key not in self.told:
+            self.told.add(key)
+            log.warning(message)
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the run to ``path`` (default: the constructor's; suffix ``.nn3d`` so that :func:`nn3d.load`
@@ -137,6 +193,12 @@ class TrainingRecorder:
         }
         for key, column in self.metrics.items():
             tensors[f"metric/{key}"] = np.array(column, np.float64)
+        if self.grads:
+            tensors["gradients"] = self.grad_frames
+            tensors["weight_grad_edges"] = gradients.GRAD_EDGES
+            for i in self.params:
+                tensors[f"weight_grad/{i}"] = self.grad_stats[i]
+                tensors[f"weight_grad_hist/{i}"] = self.grad_hists[i]
         conns = []
         for i, c in enumerate(net.connections):
             entry = {"src": c.src, "dst": c.dst, "kind": c.kind, "params": c.params}

@@ -71,9 +71,15 @@ class Prov:
 class Tracer(TorchFunctionMode):
     """Trace ``model(*args, **kwargs)``; afterwards ``nodes`` lists the layers in forward order."""
 
-    def __init__(self, model: torch.nn.Module, batch: int, record=None, axes: dict | None = None):
+    def __init__(self, model: torch.nn.Module, batch: int, record=None, axes: dict | None = None,
+                 live: bool = False):
         super().__init__()
         self.model, self.batch, self.record = model, batch, record
+        # with ``live`` (gradients, see :mod:`.gradients`): the pass runs with autograd on, ``live`` maps each
+        # recorded layer's name to (the tensor its values came from, its batch axis, its version then) and
+        # ``output`` keeps the model's output
+        self.live: dict[str, tuple[torch.Tensor, int | None, int]] | None = {} if live else None
+        self.output = None
         self.input_axes: dict[str, int | None] = dict(axes or {})  # model input key -> batch axis, when not 0
         self.input_keys: dict[int, str] = {}  # input node id -> its key
         self.axes: dict[int, int | None] = {}  # id(tensor) -> batch axis, for tensors where it is not the default
@@ -118,12 +124,7 @@ class Tracer(TorchFunctionMode):
 
     def per_sample(self, t: torch.Tensor) -> tuple[tuple[int, ...], torch.Tensor]:
         """Per-sample shape and a (batch, size) view, broadcasting tensors shared by the batch."""
-        b = self.batch_axis(t)
-        if b is None:
-            flat = t.reshape(1, -1)
-        else:
-            flat = (t if b == 0 else t.movedim(b, 0)).reshape(t.shape[b], -1)
-        return self.sample_shape(t), flat.expand(self.batch, flat.shape[1])
+        return self.sample_shape(t), rows(t, self.batch_axis(t), self.batch)
 
     def track(self, t: torch.Tensor, prov: Prov) -> None:
         self.prov[id(t)] = prov
@@ -143,6 +144,8 @@ class Tracer(TorchFunctionMode):
     def snapshot(self, name: str, t: torch.Tensor) -> torch.Tensor | None:
         if not self.wanted(name):
             return None
+        if self.live is not None:
+            self.live[name] = (t, self.batch_axis(t), t._version)
         return self.per_sample(t)[1].detach().to(torch.float32, copy=True)
 
     def new_node(self, name: str, kind: str, out: torch.Tensor, inputs=(), activation=None) -> int:
@@ -344,7 +347,7 @@ class Tracer(TorchFunctionMode):
             handles.append(m.register_forward_pre_hook(self.pre_hook, with_kwargs=True))
             handles.append(m.register_forward_hook(self.post_hook, with_kwargs=True))
         try:
-            with torch.no_grad(), self:
+            with torch.set_grad_enabled(self.live is not None), self:
                 out = self.model(*args, **kwargs)
         finally:
             for h in handles:
@@ -358,7 +361,16 @@ class Tracer(TorchFunctionMode):
         self.keep.clear()  # the intermediates can go now: only the snapshots in ``nodes`` are kept
         self.prov.clear()
         self.axes.clear()
+        if self.live is not None:
+            self.output = out
         return out
+
+
+def rows(t: torch.Tensor, b: int | None, batch: int) -> torch.Tensor:
+    """``t`` as a (batch, size) view with its batch axis ``b`` first; a tensor shared by the batch (``b`` None)
+    is broadcast to every row."""
+    flat = t.reshape(1, -1) if b is None else (t if b == 0 else t.movedim(b, 0)).reshape(t.shape[b], -1)
+    return flat.expand(batch, flat.shape[1])
 
 
 def keyed(inputs) -> list[tuple[str, torch.Tensor]]:

@@ -55,8 +55,10 @@ def _slice(inputs, lo: int, hi: int, batch: int, axes: dict | None = None):
     return cut("input0", inputs)
 
 
-def trace(model, inputs, record=None, axes: dict | None = None):
+def trace(model, inputs, record=None, axes: dict | None = None, live: bool = False):
     """Run one traced forward pass; returns the :class:`._trace.Tracer` (nodes in forward order).
+
+    ``live``: with autograd on, keeping the layers' tensors and the output for a backward pass (:mod:`.gradients`).
 
     ``axes`` maps input keys (``input0``, ... or keywords) to their batch axis when it is not the first; the
     pass finds them itself when a ``batch_first=False`` attention shows it (then it runs again, see
@@ -73,7 +75,7 @@ def trace(model, inputs, record=None, axes: dict | None = None):
     model.eval()
     try:
         for _ in range(len(_keyed(inputs)) + 1):  # each retrace fixes at least one more input
-            tracer = Tracer(model, _batch_of(inputs, axes), record, axes)
+            tracer = Tracer(model, _batch_of(inputs, axes), record, axes, live)
             try:
                 tracer.run(inputs)
             except Retrace as r:
@@ -128,7 +130,7 @@ def _fill(out: np.ndarray, tracer, keep: list[int], rows: slice) -> None:
 
 def from_torch(
     model, example_inputs, name: str | None = None, *, layers=None, memmap: str | Path | None = None,
-    chunk: int | None = None,
+    chunk: int | None = None, loss_fn=None, target=None,
 ) -> tuple[Network, Activations]:
     """Trace ``model`` on ``example_inputs`` and record one frame of activations per sample.
 
@@ -152,19 +154,31 @@ def from_torch(
         Write activations to this ``.npy`` file (memory-mapped) instead of RAM.
     chunk : int, optional
         Run the batch ``chunk`` samples at a time (with ``memmap``, peak RAM is one chunk's activations).
+    loss_fn : callable, optional
+        Also record gradients: ``loss_fn(output, target)`` (``loss_fn(output)`` without ``target``) must return
+        a scalar tensor; ``Activations.grads[i]`` is then ∂L_batch/∂a_i, the gradient of the batch's loss with
+        respect to sample ``i``'s activations, from one backward pass (see :mod:`nn3d.ingest.gradients`: chunks,
+        memory). With ``memmap``, gradients go to a second memory map beside it (``acts.grads.npy``). A
+        non-finite loss or gradient raises :class:`IngestError`.
+    target : optional
+        The loss's target for the batch (tensors cut along their first axis when chunked).
 
     Returns
     -------
     (Network, Activations)
         ``Activations.values[i]`` holds every layer's output for sample ``i``, layers in forward order.
     """
+    if loss_fn is not None:
+        from . import gradients
+
+        example_inputs = gradients.requiring_grad(example_inputs)
     axes: dict = {}
     for _ in range(3):  # again when the first chunk shows that the batch is not the inputs' first axis
         batch = _batch_of(example_inputs, axes)
         step = batch if not chunk or chunk >= batch else int(chunk)
         whole = step == batch
         tracer0 = trace(model, example_inputs if whole else _slice(example_inputs, 0, step, batch, axes),
-                        record=layers, axes=axes)
+                        record=layers, axes=axes, live=loss_fn is not None)
         if whole or tracer0.input_axes == axes:
             break
         axes = tracer0.input_axes
@@ -175,13 +189,19 @@ def from_torch(
     net = network_of(tracer0, name or type(model).__name__)
     keep = _kept(tracer0)
     values = Activations.allocate(batch, net.n_neurons, memmap)
+    grads = None if loss_fn is None else Activations.allocate(batch, net.n_neurons, gradients.beside(memmap))
     for lo in range(0, batch, step):
         hi = min(batch, lo + step)
-        tracer = tracer0 if lo == 0 else trace(model, _slice(example_inputs, lo, hi, batch, axes), layers, axes)
+        tracer = tracer0 if lo == 0 else trace(model, _slice(example_inputs, lo, hi, batch, axes), layers, axes,
+                                               live=loss_fn is not None)
         if [(n.name, n.shape) for n in (tracer.nodes[i] for i in keep)] != [
             (layer.name, layer.shape) for layer in net.layers
         ]:
             raise IngestError(f"{net.name}: the traced graph changed between batch chunks; pass chunk=None")
+        if grads is not None:
+            t = target if whole else gradients.cut_target(target, lo, hi, batch)
+            loss = gradients.loss_of(tracer, loss_fn, t, f"samples {lo}..{hi - 1}")
+            gradients.fill(grads, tracer, keep, slice(lo, hi), loss, (hi - lo) / batch)
         _fill(values, tracer, keep, slice(lo, hi))
     if tracer0.unknown:
         log.warning(
@@ -190,9 +210,10 @@ def from_torch(
         )
     for note in tracer0.notes:
         log.warning("nn3d: %s", note)
-    if isinstance(values, np.memmap):
-        values.flush()
-    return net, Activations(values, tuple(f"sample {i}" for i in range(batch)))
+    for buf in (values, grads):
+        if isinstance(buf, np.memmap):
+            buf.flush()
+    return net, Activations(values, tuple(f"sample {i}" for i in range(batch)), grads=grads)
 
 
 def snapshot(model, inputs, layers=None) -> tuple[Network, np.ndarray]:
