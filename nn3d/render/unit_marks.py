@@ -33,7 +33,9 @@ class UnitMarks:
         self.net, self.activations, self.positions = net, activations, positions
         self.sprites = Neurons(np.zeros((1, 3), np.float32), np.zeros(1, np.uint8), lut,
                                radius=MARK_SCALE * radius, min_px=3, parent=view.scene)
-        self.sprites.order = 2
+        self.sprites.order = 2  # after the neurons; ties in the depth buffer (its precision at a distance is
+        # coarser than a sphere's depth) go to the mark, so the unit shows the mark and neurons in front hide it
+        self.sprites.set_gl_state("opaque", depth_test=True, depth_func="lequal")
         self.nodes = [self.sprites]
         self.shown = np.zeros(0, np.int64)  # the neurons marked now
         self.sprites.visible = False
