@@ -34,12 +34,14 @@ def make_model() -> nn.Module:
     return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 10))
 
 
-def train(epochs: int = 30, out: str | None = None, every: int = 10):
-    """Train with minibatches; record every ``every`` steps when ``out`` is given. Returns (model, test x)."""
+def train(epochs: int = 30, out: str | None = None, every: int = 10, grads: bool = False):
+    """Train with minibatches; record every ``every`` steps when ``out`` is given (with ``grads``, also the probe
+    digits' ∂loss/∂activation, for ``--color gradient`` and the gradient-flow panel). Returns (model, test x)."""
     xtr, ytr, xte, yte = data()
     model = make_model()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    rec = TrainingRecorder(model, xte[:8], every=every, path=out) if out else None  # crash-safe
+    options = dict(grads=True, loss_fn=nn.functional.cross_entropy, probe_targets=yte[:8]) if grads else {}
+    rec = TrainingRecorder(model, xte[:8], every=every, path=out, **options) if out else None  # crash-safe
     for _ in range(epochs):
         for i in range(0, len(xtr), 128):
             loss = nn.functional.cross_entropy(model(xtr[i : i + 128]), ytr[i : i + 128])

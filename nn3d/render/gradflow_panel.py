@@ -29,6 +29,10 @@ class GradflowPanel(ImagePanel):
                                         connect="segments")
         self.marks.order = 1
         self.marks.set_gl_state("translucent", depth_test=False)  # on top of the image at the same depth
+        self.rows = scene.visuals.Text([""], parent=self.view.scene, pos=[(0, 0)], font_size=7, color="#aab3c5",
+                                       anchor_x="right")
+        self.cols = scene.visuals.Text([""], parent=self.view.scene, pos=[(0, 0)], font_size=7, color="#8892a6",
+                                       anchor_x="center", anchor_y="top")
         self._flow = self._for = None
 
     def _update(self, source, layer, frame):
@@ -45,10 +49,22 @@ class GradflowPanel(ImagePanel):
                                           [0, layer], [n_steps, layer], [0, layer + 1], [n_steps, layer + 1]],
                                          np.float32))
         self.data = {"flow": flow, "log": log, "range": (lo, hi), "column": column, "row": layer}
+        self._axes(flow, n_layers, n_steps)
         name = source.network.layers[layer].name
-        self.title.text = (f"gradient flow: log10 ‖∂L/∂a‖ per layer (rows, input at top) over {n_steps} step(s) · "
-                           f"[{lo:.2f}, {hi:.2f}] · {name} at step {flow.steps[column]}: "
+        self.title.text = (f"gradient flow: log10 of each layer's L2 norm of ∂L/∂a over {n_steps} step(s), "
+                           f"{lo:.2f} (dark) to {hi:.2f} (bright) · {name} at step {flow.steps[column]}: "
                            f"{flow.norms[layer, column]:.3g}")
+
+    def _axes(self, flow, n_layers: int, n_steps: int) -> None:
+        """Layer names left of the rows (at most ~24), a few step numbers under the columns; room for both."""
+        rows = np.unique(np.linspace(0, n_layers - 1, min(n_layers, 24)).round().astype(int))
+        self.rows.text, self.rows.pos = [flow.layers[i] for i in rows], [(-0.01 * n_steps, i + 0.5) for i in rows]
+        cols = np.unique(np.linspace(0, n_steps - 1, min(n_steps, 6)).round().astype(int))
+        self.cols.text = [f"step {flow.steps[c]}" if c == cols[0] else str(flow.steps[c]) for c in cols]
+        self.cols.pos = [(c + 0.5, n_layers + 0.08 * n_layers) for c in cols]
+        self.data["axes"] = (self.rows.text, self.cols.text)
+        self.view.camera.set_range(x=(-0.16 * n_steps - 0.5, n_steps + 0.5),
+                                   y=(-0.2 * n_layers - 0.5, 1.15 * n_layers + 0.5), margin=0)
 
     def _cell_at(self, x: float, y: float) -> tuple[float, float] | None:
         """(column, row) in image cells under canvas pixel (x, y), or None outside the image."""

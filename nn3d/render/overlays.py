@@ -247,7 +247,8 @@ class Overlays:
             (x0, y0), (x1, y1) = self.bar_corners
             fs = TEXT["font_size"]
             title_w = 0.82 * fs * len(self.bar_title.text)
-            out.append([x0 - 2, y0 - 8 - 1.55 * fs, max(x1, x0 + title_w) + 2, y1 + 8 + 1.55 * fs])
+            tx = min(x0, float(self.bar_title.pos[0][0] if np.ndim(self.bar_title.pos) > 1 else self.bar_title.pos[0]))
+            out.append([tx - 2, y0 - 8 - 1.55 * fs, max(x1, tx + title_w) + 2, y1 + 8 + 1.55 * fs])
         return np.asarray([r for r in out if r[2] > r[0]], float).reshape(-1, 4)
 
     def place(self, size) -> None:
@@ -269,7 +270,13 @@ class Overlays:
         self.bar.transform = STTransform(scale=(bw / 255, bh), translate=(x, y))
         self.bar_corners = ((x, y), (x + bw, y + bh))
         # in canvas pixels (y down) anchor_y="bottom" hangs the text below its position, "top" sets it above
-        self.bar_low.pos, self.bar_high.pos, self.bar_title.pos = (x, y + bh + 4), (x + bw, y + bh + 4), (x, y - 4)
+        self.bar_low.pos, self.bar_high.pos = (x, y + bh + 4), (x + bw, y + bh + 4)
+        self.bar_title.pos = self._bar_title_pos()
+
+    def _bar_title_pos(self) -> tuple[float, float]:
+        """Above the bar's left end; a title longer than the canvas leaves room for is moved left."""
+        (x, y), _ = self.bar_corners
+        return max(8.0, min(x, self.size[0] - 8 - CHAR_PX * len(self.bar_title.text))), y - 4
 
     def set_colorbar(self, lut: np.ndarray, low: str, high: str, title: str) -> None:
         """The colour bar: ``lut``'s colours (the 255 value texels, or the part of a split table a layer
@@ -277,6 +284,7 @@ class Overlays:
         colours = lut[:255]
         self.bar.set_data(colours[None, np.rint(np.linspace(0, len(colours) - 1, 255)).astype(int)])
         self.bar_low.text, self.bar_high.text, self.bar_title.text = low, high, title
+        self.bar_title.pos = self._bar_title_pos()
 
 
 def colorbar(scene, values: np.ndarray | None, layer: int | None, layer_name: str = "",
