@@ -170,7 +170,7 @@ def test_gradflow_panel_pixels_and_clicks(net, acts, tmp_path):
     src = Source(net, acts)
     img = render_panel(src, "gradflow", 1, 1, size=(400, 300))
     panel_src = Source(net, acts)
-    ex = Explorer(net, acts, size=(900, 600), panels=panel_src, k=1)
+    ex = Explorer(net, acts, size=(700, 450), panels=panel_src, k=1)
     try:
         panel = ex.panels.by_kind["gradflow"]
         log = panel.data["log"]
@@ -245,3 +245,14 @@ def test_highlight_draws_dead_units_in_the_marked_colour(net):
         assert "U" in ex.keymap.help()
     finally:
         ex.close()
+
+
+def test_backward_video_in_gradient_colours(net, acts, tmp_path):
+    import imageio.v3 as iio
+
+    out = video.record(net, acts, tmp_path / "back.gif", path="orbit", frames=3, fps=5, size=(96, 64),
+                       animate="backward", color="gradient", progress=False)
+    frames = iio.imread(out, index=None)
+    assert 1 <= len(frames) <= 3 and frames.shape[1:3] == (64, 96)
+    with pytest.raises(video.CaptureError, match="unknown animation"):
+        video.record(net, acts, tmp_path / "x.gif", animate="sideways")

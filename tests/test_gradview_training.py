@@ -39,7 +39,7 @@ def mlp(act, depth, width, std=None, first_bias=None):
     return nn.Sequential(*layers, nn.Linear(d, 4))
 
 
-def train(model, path, steps=30, every=10):
+def train(model, path, steps=21, every=10):
     """Adam on the task, recording the probe batch's gradients every ``every`` steps; returns the Recording."""
     x, y = task()
     rec = TrainingRecorder(model, x[:8], every=every, grads=True, loss_fn=F.cross_entropy, probe_targets=y[:8],
@@ -108,3 +108,24 @@ def test_saturated_sigmoid_units_of_a_large_bias_are_flagged(tmp_path):
     first, second = (flags.counts(net)["saturated"][i] for i in hidden(net))
     assert first == 32 and second < 8  # sigmoid(8 +- a few) > 0.98: pinned at 1; the next layer is not
     assert not flags.dead.any()  # a sigmoid never dies, it saturates
+
+
+def test_plot_gradflow_of_a_recording_and_its_one_line_error(tmp_path, capsys):
+    from nn3d.cli import main
+
+    rec = train(mlp(nn.Sigmoid, 3, 16, std=1e-2), tmp_path / "run.nn3d", steps=21)
+    out = tmp_path / "flow.png"
+    assert main(["plot", str(rec.path), "--panel", "gradflow", "--size", "400x240", "-o", str(out)]) == 0
+    import imageio.v3 as iio
+
+    img = iio.imread(out)
+    assert img.shape == (240, 400, 4) and len(np.unique(img.reshape(-1, 4)[:, :3], axis=0)) > 8
+    plain = tmp_path / "plain.nn3d"
+    x, _ = task()
+    rec2 = TrainingRecorder(mlp(nn.ReLU, 1, 8), x[:4], every=1, autosave=0)
+    rec2.step(loss=1.0)
+    rec2.save(plain)
+    capsys.readouterr()
+    assert main(["plot", str(plain), "--panel", "gradflow", "-o", str(tmp_path / "no.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no recorded gradients" in err and "grads=True" in err
