@@ -266,7 +266,7 @@ def test_keyframe_video_and_the_same_command_twice_gives_identical_frames(net, a
         ("x.mp4", {"path": "bad.json"}, "not valid JSON"),
         ("x.mp4", {"path": "spiral"}, "unknown camera path"),
         ("x.mp4", {"size": (161, 120)}, "even width"),
-        ("x.mp4", {"animate": "backward"}, "unknown animation"),
+        ("x.mp4", {"animate": "sideways"}, "unknown animation"),  # (backward is one since #17)
         ("x.mp4", {"fps": 0}, "fps must be"),
     ],
 )
