@@ -115,6 +115,32 @@ def test_transformer_layer_gradients_match_autograd():
     assert all(np.abs(act.grads[:, la.neurons]).max() > 0 for la in adds)
 
 
+def test_sequence_first_attention_gradients_are_cut_per_sample():
+    """(tokens, batch, dim) inputs: each sample's gradient rows come from batch axis 1, as its values do."""
+    torch.manual_seed(10)
+    block = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0)  # batch_first=False
+    model = nn.Sequential(block, nn.Linear(8, 3)).eval()
+    x, y = torch.randn(5, 3, 8), torch.randint(0, 3, (5, 3))
+
+    def loss_fn(out, y):
+        return CE(out.reshape(-1, 3), y.reshape(-1))
+
+    net, act = from_torch(model, x, loss_fn=loss_fn, target=y)
+    assert act.n_frames == 3
+    seen = {}
+    hooks = [block.linear2.register_forward_hook(lambda m, i, o: seen.__setitem__("0.linear1", i[0])),
+             model[1].register_forward_hook(lambda m, i, o: seen.__setitem__("1", o))]
+    xr = x.clone().requires_grad_(True)
+    loss = loss_fn(model(xr), y)
+    for h in hooks:
+        h.remove()
+    names = ["input", "0.linear1", "1"]  # linear1 shows relu(linear1): linear2's input
+    for name, g in zip(names, torch.autograd.grad(loss, [xr, seen["0.linear1"], seen["1"]])):
+        layer = net.layers[net.layer_index(name)]
+        np.testing.assert_allclose(act.grads[:, layer.neurons], g.movedim(1, 0).reshape(3, -1).numpy(),
+                                   rtol=1e-4, atol=1e-7, err_msg=name)
+
+
 def test_tiny_gpt2_gradients_match_autograd():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(3)

@@ -159,8 +159,9 @@ def from_torch(
         Also record gradients: ``loss_fn(output, target)`` (``loss_fn(output)`` without ``target``) must return
         a scalar tensor; ``Activations.grads[i]`` is then ∂L_batch/∂a_i, the gradient of the batch's loss with
         respect to sample ``i``'s activations, from one backward pass (see :mod:`nn3d.ingest.gradients`: chunks,
-        memory). With ``memmap``, gradients go to a second memory map beside it (``acts.grads.npy``). A
-        non-finite loss or gradient raises :class:`IngestError`.
+        memory). The model runs in eval mode, as for the values (dropout off, norms on their running stats);
+        its parameters' ``.grad`` are not touched. With ``memmap``, gradients go to a second memory map beside it
+        (``acts.grads.npy``). A non-finite loss or gradient raises :class:`IngestError`.
     target : optional
         The loss's target for the batch (tensors cut along their first axis when chunked).
 
