@@ -193,6 +193,11 @@ def test_non_finite_loss_and_gradients_give_one_line_errors():
         from_torch(model, x, loss_fn=lambda out: out)
     with pytest.raises(IngestError, match=r"^loss_fn failed on the model's output: TypeError"):
         from_torch(model, x, loss_fn=CE)  # needs a target
+    with pytest.raises(IngestError, match="needs loss_fn"):
+        from_torch(model, x, target=x)
+    frozen = nn.Embedding(10, 4).requires_grad_(False)
+    with pytest.raises(IngestError, match="the loss does not depend on anything with a gradient"):
+        from_torch(frozen, torch.randint(0, 10, (3, 2)), loss_fn=lambda out: out.sum())
 
 
 def test_activations_grads_shape_is_checked():

@@ -172,6 +172,8 @@ def from_torch(
     """
     if loss_fn is not None:
         example_inputs = gradients.requiring_grad(example_inputs)
+    elif target is not None:
+        raise IngestError("from_torch(target=...) needs loss_fn= too (the loss whose gradients are recorded)")
     axes: dict = {}
     for _ in range(3):  # again when the first chunk shows that the batch is not the inputs' first axis
         batch = _batch_of(example_inputs, axes)
