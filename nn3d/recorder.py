@@ -39,7 +39,7 @@ import numpy as np
 
 from .ingest import IngestError, gradients, safetensors_file
 from .ingest.recording import FORMAT, Recording
-from .ingest.torch import from_torch, snapshot
+from .ingest.torch import from_torch, snapshot, snapshot_grads
 
 __all__ = ["FORMAT", "Recording", "TrainingRecorder"]
 log = logging.getLogger("nn3d")
@@ -149,8 +149,7 @@ class TrainingRecorder:
     def snapshot_grads(self, step: int):
         """(Network, values) of the probe, recording its ∂loss/∂activation and the weights' gradient statistics."""
         try:
-            net, values, g = gradients.snapshot(self.model, self.probe, self.probe_targets, self.loss_fn,
-                                                self.layers)
+            net, values, g = snapshot_grads(self.model, self.probe, self.probe_targets, self.loss_fn, self.layers)
         except gradients.NonFiniteError as e:
             self.tell(f"nn3d: TrainingRecorder: {e} (step {step}); recorded as NaN", "non-finite")
             net, values = e.network, e.values

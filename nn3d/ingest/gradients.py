@@ -103,7 +103,7 @@ def fill(out: np.ndarray, tracer, keep: list[int], rows: slice, loss, scale: flo
     grads = torch.autograd.grad(loss, tensors, allow_unused=True) if tensors else ()
     by_id = {id(t): g for t, g in zip(tensors, grads)}
     del grads, tensors
-    changed = []
+    changed, first_bad = [], None
     start = rows.start or 0
     for col, node, entry in entries:
         g = None if entry is None else by_id.pop(id(entry[0]), None)
@@ -115,14 +115,14 @@ def fill(out: np.ndarray, tracer, keep: list[int], rows: slice, loss, scale: flo
         if scale != 1.0:
             a = a * np.float32(scale)
         bad = ~np.isfinite(a)
-        if bad.any():
-            i, _ = np.argwhere(bad)[0]
-            kind = "NaN" if np.isnan(a[i]).any() else "inf"
-            raise NonFiniteError(f"the gradient of layer {node.name!r} is {kind} at sample {start + int(i)}; "
-                                 "gradients not recorded")
+        if bad.any():  # the layer nearest the loss (the last in forward order) is where it starts
+            i = int(np.argwhere(bad)[0][0])
+            first_bad = (node.name, "NaN" if np.isnan(a[i]).any() else "inf", start + i)
         out[rows, col : col + node.size] = a
     tracer.live.clear()
     tracer.output = None
+    if first_bad:
+        raise NonFiniteError("the gradient of layer {!r} is {} at sample {}; gradients not recorded".format(*first_bad))
     if changed:
         log.warning("nn3d: changed in place after their values were taken (e.g. by ReLU(inplace=True)), so their "
                     "gradients are those after that op: %s", ", ".join(changed))
@@ -134,27 +134,6 @@ def _columns(tracer, keep: list[int]) -> list[int]:
         cols.append(col)
         col += tracer.nodes[i].size
     return cols
-
-
-def snapshot(model, inputs, target, loss_fn, layers=None):
-    """One live traced pass in RAM: (Network, values, grads), both (batch, n_neurons) float32 (for the
-    :class:`~nn3d.recorder.TrainingRecorder`). A non-finite loss or gradient raises :class:`NonFiniteError`
-    after the values are taken: it carries ``values`` and ``network``."""
-    from .torch import _fill, _kept, network_of, trace
-
-    tracer = trace(model, requiring_grad(inputs), record=layers, live=True)
-    net = network_of(tracer, type(model).__name__)
-    keep = _kept(tracer)
-    values = np.zeros((tracer.batch, net.n_neurons), np.float32)
-    grads = np.zeros_like(values)
-    try:
-        fill(grads, tracer, keep, slice(None), loss_of(tracer, loss_fn, target, "the probe batch"))
-    except NonFiniteError as e:
-        _fill(values, tracer, keep, slice(None))
-        e.network, e.values = net, values
-        raise
-    _fill(values, tracer, keep, slice(None))
-    return net, values, grads
 
 
 # ---------------------------------------------------------------- weight gradients

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..activations import Activations
 from ..network import Connection, Network
+from . import gradients
 from ._base import IngestError
 
 log = logging.getLogger("nn3d")
@@ -158,8 +159,9 @@ def from_torch(
         Also record gradients: ``loss_fn(output, target)`` (``loss_fn(output)`` without ``target``) must return
         a scalar tensor; ``Activations.grads[i]`` is then ∂L_batch/∂a_i, the gradient of the batch's loss with
         respect to sample ``i``'s activations, from one backward pass (see :mod:`nn3d.ingest.gradients`: chunks,
-        memory). With ``memmap``, gradients go to a second memory map beside it (``acts.grads.npy``). A
-        non-finite loss or gradient raises :class:`IngestError`.
+        memory). The model runs in eval mode, as for the values (dropout off, norms on their running stats);
+        its parameters' ``.grad`` are not touched. With ``memmap``, gradients go to a second memory map beside it
+        (``acts.grads.npy``). A non-finite loss or gradient raises :class:`IngestError`.
     target : optional
         The loss's target for the batch (tensors cut along their first axis when chunked).
 
@@ -169,9 +171,9 @@ def from_torch(
         ``Activations.values[i]`` holds every layer's output for sample ``i``, layers in forward order.
     """
     if loss_fn is not None:
-        from . import gradients
-
         example_inputs = gradients.requiring_grad(example_inputs)
+    elif target is not None:
+        raise IngestError("from_torch(target=...) needs loss_fn= too (the loss whose gradients are recorded)")
     axes: dict = {}
     for _ in range(3):  # again when the first chunk shows that the batch is not the inputs' first axis
         batch = _batch_of(example_inputs, axes)
@@ -223,3 +225,21 @@ def snapshot(model, inputs, layers=None) -> tuple[Network, np.ndarray]:
     values = np.zeros((tracer.batch, net.n_neurons), np.float32)
     _fill(values, tracer, _kept(tracer), slice(None))
     return net, values
+
+
+def snapshot_grads(model, inputs, target, loss_fn, layers=None) -> tuple[Network, np.ndarray, np.ndarray]:
+    """:func:`snapshot` plus ∂loss/∂activation: (Network, values, grads), both (batch, n_neurons) float32. A
+    non-finite loss or gradient raises :class:`.gradients.NonFiniteError` carrying ``network`` and ``values``."""
+    tracer = trace(model, gradients.requiring_grad(inputs), record=layers, live=True)
+    net = network_of(tracer, type(model).__name__)
+    keep = _kept(tracer)
+    values = np.zeros((tracer.batch, net.n_neurons), np.float32)
+    grads = np.zeros_like(values)
+    try:
+        gradients.fill(grads, tracer, keep, slice(None), gradients.loss_of(tracer, loss_fn, target, "the probe batch"))
+    except gradients.NonFiniteError as e:
+        _fill(values, tracer, keep, slice(None))
+        e.network, e.values = net, values
+        raise
+    _fill(values, tracer, keep, slice(None))
+    return net, values, grads
