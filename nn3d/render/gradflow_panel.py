@@ -51,9 +51,8 @@ class GradflowPanel(ImagePanel):
         self.data = {"flow": flow, "log": log, "range": (lo, hi), "column": column, "row": layer}
         self._axes(flow, n_layers, n_steps)
         name = source.network.layers[layer].name
-        self.title.text = (f"gradient flow: log10 of each layer's L2 norm of ∂L/∂a over {n_steps} step(s), "
-                           f"{lo:.2f} (dark) to {hi:.2f} (bright) · {name} at step {flow.steps[column]}: "
-                           f"{flow.norms[layer, column]:.3g}")
+        self.title.text = (f"gradient flow: log10 L2 norm of ∂L/∂a, {lo:.2f} (dark) to {hi:.2f} · "
+                           f"{name} at step {flow.steps[column]}: {flow.norms[layer, column]:.3g}")
 
     def _axes(self, flow, n_layers: int, n_steps: int) -> None:
         """Layer names left of the rows (at most ~24), a few step numbers under the columns; room for both."""
