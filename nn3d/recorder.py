@@ -61,11 +61,14 @@ class TrainingRecorder:
     layers : record only these layers' activations (fnmatch patterns), others stay 0
     path : where the recording is kept up to date during the run (see the module docstring); ``save()``'s default
     autosave : with ``path``, rewrite the recording every ``autosave`` records (0: only at ``save``)
+    writer : a TensorBoard ``SummaryWriter`` (``torch.utils.tensorboard``; anything with ``add_scalar(tag, value,
+        step)``): each step's loss and metrics are also written to it at the recorder's step, so one training
+        loop feeds TensorBoard and nn3d, and ``nn3d view run.nn3d --tensorboard LOGDIR`` lines them up
     """
 
     def __init__(self, model, probe_inputs, every: int = 10, *, max_weights: int = 1_000_000,
                  sample_weights: int = 4096, layers=None, seed: int = 0, path: str | Path | None = None,
-                 autosave: int = 1):
+                 autosave: int = 1, writer=None):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         if autosave < 0:
@@ -74,6 +77,7 @@ class TrainingRecorder:
         if self.path is not None:
             Path(f"{self.path}.part").unlink(missing_ok=True)  # a killed write's temp file, never a recording
         self.model, self.probe, self.every, self.layers = model, probe_inputs, int(every), layers
+        self.writer = writer
         self.max_weights, self.sample_weights = int(max_weights), int(sample_weights)
         self.network, _ = from_torch(model, probe_inputs, layers=["__nothing__"])
         self.weighted = [i for i, c in enumerate(self.network.connections) if c.kind in WEIGHTED]
@@ -98,10 +102,20 @@ class TrainingRecorder:
         for key in set(self.metrics) | set(metrics):
             column = self.metrics.setdefault(key, [math.nan] * n)
             column.append(_scalar(metrics[key]) if metrics.get(key) is not None else math.nan)
+        if self.writer is not None:
+            self._write_scalars(n, metrics)
         if n % self.every == 0:
             self.snapshot(n)  # (a subclass's snapshot may add to the record: saved only after it returns)
             if self.path is not None and self.autosave and len(self.record_steps) % self.autosave == 0:
                 self.save(self.path)
+
+    def _write_scalars(self, n: int, metrics: dict) -> None:
+        """This step's loss and metrics to the SummaryWriter (the values just logged; None left out)."""
+        if not math.isnan(self.loss[n]):
+            self.writer.add_scalar("loss", self.loss[n], n)
+        for key in sorted(metrics):
+            if metrics[key] is not None:
+                self.writer.add_scalar(key, self.metrics[key][n], n)
 
     def snapshot(self, step: int) -> None:
         """Record the probe activations and the weights now."""

@@ -60,6 +60,8 @@ class Explorer:
         :class:`nn3d.analysis.Source` they read (e.g. one holding the model, to capture attention maps).
     recording : the training recording (a :class:`nn3d.recorder.Recording` or its path) behind ``activations``,
         for the panels' curves and weights over training.
+    tensorboard : a TensorBoard log directory whose scalars join the curves panel and whose histograms join the
+        histogram panel (see :mod:`nn3d.ingest.tensorboard_log`); implies ``panels``.
 
     ``camera_path`` (an attribute) is the file the P and L keys save to and load from: ``CAMERA_FILE`` in the
     working directory at construction, absolute, so a later ``chdir`` does not move it.
@@ -69,7 +71,7 @@ class Explorer:
                  k: int = 4, budget: int | None = None, rule: str = "contribution", colormap: str = "viridis",
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
                  camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
-                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto"):
+                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto", tensorboard=None):
         if activations is not None:
             if activations.n_neurons != net.n_neurons:
                 raise NetworkError(f"activations have {activations.n_neurons} neurons, network {net.n_neurons}")
@@ -90,7 +92,7 @@ class Explorer:
         self.scene.overlays += [*self.overlays.nodes, self.overlays.always]  # all hidden in the picking pass
         self.highlight = Highlight(self.view, self.scene.layout.pitch)
         self.scene.overlays += self.highlight.nodes
-        self.panels = self._make_panels(panels, recording) if panels else None
+        self.panels = self._make_panels(panels, recording, tensorboard) if panels or tensorboard else None
         self.overlays.place(self._view_size(self.canvas.size))
         if self.panels is not None:
             self.reset_camera()  # the narrower view needs the camera further back
@@ -116,8 +118,9 @@ class Explorer:
             self._settle = app.Timer(interval=0.2, iterations=1, start=False, connect=lambda ev: self.canvas.update())
         self._connect()
 
-    def _make_panels(self, source, recording):
+    def _make_panels(self, source, recording, tensorboard=None):
         from ..analysis import Source
+        from ..analysis.source import open_log
         from .panels import PanelColumn
 
         if recording is not None and not hasattr(recording, "record_steps"):
@@ -125,7 +128,9 @@ class Explorer:
 
             recording = Recording(recording)
         if not isinstance(source, Source):
-            source = Source(self.net, self.activations, recording)
+            source = Source(self.net, self.activations, recording, tensorboard=tensorboard)
+        elif tensorboard is not None:
+            source.tensorboard = open_log(tensorboard)
         column = PanelColumn(self.canvas, self.view, source)
         self.scene.overlays += column.nodes  # hidden in the picking pass
         return column
@@ -430,7 +435,7 @@ class Explorer:
     def click_panels(self, x: float, y: float) -> None:
         """A click in the panel column: on the training curves, jump to the recorded step nearest it."""
         step = self.panels.step_at(x, y)
-        if step is not None:
+        if step is not None and self.panels.source.recording is not None:  # else frames are samples, not steps
             self.show_frame(self.panels.source.frame_of_step(step))
 
     def on_mouse_move(self, event) -> None:
