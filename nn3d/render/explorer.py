@@ -21,6 +21,7 @@ from ..explorer_state import ExplorerState
 from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from ..pick_card import NeuronInfo, neuron_info
+from ..progress import LONG, stage
 from . import camera_controls, offscreen
 from .backend import has_display, window_possible
 from .highlight import Highlight
@@ -82,8 +83,10 @@ class Explorer:
         self.rule = rule if activations is not None and not activations.blank else "weight"
         if self.rule != rule:
             log.info("nn3d: no activations to rank edges by: edges ranked by |w|")
-        placed = layout(net, spacing=spacing, conv=conv, fold=fold)
-        self.scene = NetworkScene(net, placed, self._edges(frame), size=size,
+        with stage(f"laying out {net.name} and choosing its edges", delay=LONG):  # minutes for 10^8 neurons
+            placed = layout(net, spacing=spacing, conv=conv, fold=fold)
+            edges = self._edges(frame)
+        self.scene = NetworkScene(net, placed, edges, size=size,
                                   colormap=colormap, normalisation=normalisation, show=show,
                                   title=f"nn3d: {net.name}")
         self.canvas, self.view = self.scene.canvas, self.scene.view
