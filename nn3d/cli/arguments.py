@@ -110,11 +110,8 @@ def scene_options(args) -> dict:
 
 def load_model(args):
     """Resolve ``args.model`` and print its one-line summary; returns (net, activations, time resolved)."""
-    from ..progress import LONG, stage
-
     t0 = time.perf_counter()
-    with stage(f"loading {args.model}", delay=LONG):  # a large model: a line while it loads, none when quick
-        net, acts = resolve(args.model)
+    net, acts = resolve(args.model)
     t1 = time.perf_counter()
     print(f"{net.name}: {len(net.layers)} layers, {net.n_neurons:,} neurons ({t1 - t0:.2f} s)")
     return net, acts, t1

@@ -345,11 +345,13 @@ class CurvesPanel(Panel):
                             connect=np.concatenate(con)[:-1])
         self.cursor.set_data(pos=np.array([[cv.cursor, -0.05], [cv.cursor, 1.05]], np.float32))
         self.legend.text = legend  # one entry per series, in its colour
-        self.legend.pos = [(8 + 250 * i, 34) for i in range(len(legend))]
+        per_row = max(1, int((self.view.size[0] - 16) // 250))  # wrapped: TensorBoard logs bring many series
+        self.legend.pos = [(8 + 250 * (i % per_row), 34 + 12 * (i // per_row)) for i in range(len(legend))]
+        rows = -(-len(legend) // per_row)
         self.legend.color = np.array([Color(SERIES_COLORS[i % len(SERIES_COLORS)]).rgba for i in range(len(legend))])
         self.ticks.text, self.ticks.pos = [f"step {x0:g}", f"{x1:g}"], [(x0, -0.03), (x1 - 0.03 * (x1 - x0), -0.03)]
         self.data = {"curves": cv, "cursor": cv.cursor, "axes": self._yaxes(cv, x0, x1)}
-        self.set_range(x0 - 0.12 * (x1 - x0), x1 + 0.12 * (x1 - x0), -0.08, 1.0, top=0.35)
+        self.set_range(x0 - 0.12 * (x1 - x0), x1 + 0.12 * (x1 - x0), -0.08, 1.0, top=0.35 + 0.08 * (rows - 1))
         self.title.text = (f"training curves · step {cv.cursor:g} (click a step to jump there)" if source.recording
                            is not None else f"training curves (TensorBoard) · the model now: step {cv.cursor:g}")
 
