@@ -213,3 +213,21 @@ def lone_panel_tb():
     yield make
     for c in made:
         c.close()
+
+
+def test_explorer_with_a_log_alone_shows_its_curves_and_a_click_keeps_the_sample(logdir, model_net):
+    from nn3d.render.explorer import Explorer
+
+    net, acts = model_net
+    ex = Explorer(net, acts, size=(800, 500), tensorboard=logdir, k=2)  # implies panels
+    try:
+        curves = ex.panels.by_kind["curves"]
+        ex.render()
+        np.testing.assert_array_equal(curves.data["curves"].series["loss"][0], LOSS_STEPS)
+        ex.show_frame(0)
+        x, y = curves.canvas_x(20.0), curves.view.pos[1] + curves.view.size[1] / 2
+        assert curves.step_at(x, y) == pytest.approx(20.0, abs=0.5)
+        ex.click_panels(x, y)
+        assert ex.frame == 0  # frames are samples here, not training steps: a click on a step does not jump
+    finally:
+        ex.close()
