@@ -76,11 +76,15 @@ class TrainingRecorder:
     probe_targets : the probe batch's targets for ``loss_fn``
 
     A probe loss or gradient that is inf/NaN at a record is logged and recorded as NaN gradients (training goes on).
+    writer : a TensorBoard ``SummaryWriter`` (``torch.utils.tensorboard``; anything with ``add_scalar(tag, value,
+        step)``): each step's loss and metrics are also written to it at the recorder's step, so one training
+        loop feeds TensorBoard and nn3d, and ``nn3d view run.nn3d --tensorboard LOGDIR`` lines them up
     """
 
     def __init__(self, model, probe_inputs, every: int = 10, *, max_weights: int = 1_000_000,
                  sample_weights: int = 4096, layers=None, seed: int = 0, path: str | Path | None = None,
-                 autosave: int = 1, grads: bool = False, loss_fn=None, probe_targets=None):
+                 autosave: int = 1, grads: bool = False, loss_fn=None, probe_targets=None,
+                 writer=None):
         if grads and loss_fn is None:
             raise ValueError("grads=True needs loss_fn (and probe_targets, the probe batch's targets) to take "
                              "the gradient of the probe's loss")
@@ -92,6 +96,7 @@ class TrainingRecorder:
         if self.path is not None:
             Path(f"{self.path}.part").unlink(missing_ok=True)  # a killed write's temp file, never a recording
         self.model, self.probe, self.every, self.layers = model, probe_inputs, int(every), layers
+        self.writer = writer
         self.max_weights, self.sample_weights = int(max_weights), int(sample_weights)
         self.grads, self.loss_fn, self.probe_targets = bool(grads), loss_fn, probe_targets
         self.network, _ = from_torch(model, probe_inputs, layers=["__nothing__"],
@@ -123,10 +128,20 @@ class TrainingRecorder:
         for key in set(self.metrics) | set(metrics):
             column = self.metrics.setdefault(key, [math.nan] * n)
             column.append(_scalar(metrics[key]) if metrics.get(key) is not None else math.nan)
+        if self.writer is not None:
+            self._write_scalars(n, metrics)
         if n % self.every == 0:
             self.snapshot(n)  # (a subclass's snapshot may add to the record: saved only after it returns)
             if self.path is not None and self.autosave and len(self.record_steps) % self.autosave == 0:
                 self.save(self.path)
+
+    def _write_scalars(self, n: int, metrics: dict) -> None:
+        """This step's loss and metrics to the SummaryWriter (the values just logged; None left out)."""
+        if not math.isnan(self.loss[n]):
+            self.writer.add_scalar("loss", self.loss[n], n)
+        for key in sorted(metrics):
+            if metrics[key] is not None:
+                self.writer.add_scalar(key, self.metrics[key][n], n)
 
     def snapshot(self, step: int) -> None:
         """Record the probe activations and the weights now."""

@@ -72,8 +72,9 @@ def heatmap(w: np.ndarray, max_size: int = HEATMAP_MAX, mode: str = "maxabs") ->
 # -- histograms --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class HistogramStack:
-    """``counts``: int64 (n_steps, bins), one histogram per step over the shared ``edges`` (bins + 1,);
-    ``steps``: (n_steps,) the training step of each row."""
+    """``counts``: (n_steps, bins), one histogram per step over the shared ``edges`` (bins + 1,): int64 from
+    values, float64 when rebinned from TensorBoard's buckets (:func:`bucket_stack`); ``steps``: (n_steps,) the
+    training step of each row."""
 
     steps: np.ndarray
     edges: np.ndarray
@@ -94,6 +95,42 @@ def histogram_stack(snapshots, steps=None, bins: int = 40) -> HistogramStack:
     edges = np.linspace(lo, hi, bins + 1)
     counts = np.stack([np.histogram(f, edges)[0] for f in finite])
     steps = np.arange(len(flat)) if steps is None else np.asarray(steps)
+    return HistogramStack(steps, edges, counts)
+
+
+def bucket_stack(buckets, steps, bins: int = 40) -> HistogramStack:
+    """A stack of TensorBoard histograms (each (k, 3) rows of left edge, right edge, count, as
+    :class:`nn3d.ingest.tensorboard_log.HistogramSeries` holds them) over one set of edges.
+
+    When every step has the same bucket edges they are the stack's edges and the counts are TensorBoard's, bin
+    for bin; otherwise the range spanning all steps is cut into ``bins`` equal bins and each bucket's count is
+    spread over them in proportion to its overlap (a bucket of zero width goes whole to the bin holding it), so
+    every step's total is kept."""
+    rows = [np.asarray(b, np.float64).reshape(-1, 3) for b in buckets]
+    steps = np.asarray(steps)
+    if not rows:
+        raise ValueError("no histograms to stack")
+    first = rows[0]
+    if first.size and all(r.shape == first.shape and np.array_equal(r[:, :2], first[:, :2]) for r in rows):
+        edges = np.r_[first[:, 0], first[-1, 1]]
+        if np.all(np.diff(edges) > 0):
+            return HistogramStack(steps, edges, np.stack([r[:, 2] for r in rows]))
+    filled = [r for r in rows if r.size]
+    lo = min((r[:, 0].min() for r in filled), default=0.0)
+    hi = max((r[:, 1].max() for r in filled), default=1.0)
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    counts = np.zeros((len(rows), bins))
+    for i, r in enumerate(rows):
+        left, right, n = r[:, 0:1], r[:, 1:2], r[:, 2:3]
+        overlap = np.clip(np.minimum(right, edges[1:]) - np.maximum(left, edges[:-1]), 0, None)
+        width = (right - left)[:, 0]
+        share = np.divide(overlap, width[:, None], out=np.zeros_like(overlap), where=width[:, None] > 0)
+        point = np.clip(np.searchsorted(edges, left[:, 0], "right") - 1, 0, bins - 1)
+        share[width <= 0] = 0.0
+        share[np.flatnonzero(width <= 0), point[width <= 0]] = 1.0
+        counts[i] = (share * n).sum(axis=0)
     return HistogramStack(steps, edges, counts)
 
 

@@ -18,7 +18,8 @@ class PanelKind:
 
     ``need``: what a layer must have for it (:meth:`nn3d.analysis.Source.layer`'s ``need``); ``slot``:
     ``"column"`` (always shown in the explorer's panel column) or ``"detail"`` (the column's last slot, the one
-    that suits the selected layer); ``recording``: needs a training recording; ``last_frame``: by default it
+    that suits the selected layer); ``recording``: needs curves over training (a training recording or a
+    TensorBoard log's scalars: :attr:`nn3d.analysis.Source.has_curves`); ``last_frame``: by default it
     shows the last frame (the weights after training) rather than the first sample; ``grads``: needs recorded
     gradients (:attr:`nn3d.activations.Activations.grads`).
     """
@@ -44,8 +45,8 @@ PANEL_KINDS: dict[str, PanelKind] = {k.name: k for k in (
 
 
 def column_kinds(recording: bool, grads: bool = False) -> list[str]:
-    """The kinds always shown in the explorer's column, top to bottom (``recording``: a training recording;
-    ``grads``: recorded gradients)."""
+    """The kinds always shown in the explorer's column, top to bottom (``recording``: the source has curves over
+    training, :attr:`nn3d.analysis.Source.has_curves`; ``grads``: recorded gradients)."""
     return [k.name for k in PANEL_KINDS.values()
             if k.slot == "column" and (recording or not k.recording) and (grads or not k.grads)]
 

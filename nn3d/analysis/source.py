@@ -3,8 +3,10 @@
 A recording (``.nn3d``) has everything over training: loss and metric curves, weights (and biases, when
 written by :class:`~nn3d.analysis.biases.BiasRecorder`) at every record, activations per record. A model spec
 has one state: its weights now and its activations per sample; a ``FILE.py:factory`` spec also keeps the
-model, so attention probabilities can be captured from it. Asking for data a source lacks raises
-:class:`~nn3d.network.NetworkError` with a one-line message.
+model, so attention probabilities can be captured from it. A TensorBoard log directory
+(:mod:`nn3d.ingest.tensorboard_log`) adds its scalars to the curves and its histograms to the histogram panel
+of the layer a tag names, on the same step axis as the recording (or, without one, ending at the model's
+state now). Asking for data a source lacks raises :class:`~nn3d.network.NetworkError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -17,23 +19,60 @@ from ..activations import Activations
 from ..model_argument import factory_network, parse, resolve
 from ..network import Network, NetworkError
 from . import attention as attn
-from .data import Curves, as_matrix, curves, incoming_weighted, weighted_layers
+from .data import Curves, HistogramStack, as_matrix, bucket_stack, curves, incoming_weighted, weighted_layers
 from .gradflow import NO_GRADS
+
+
+def layer_tags(layer_name: str, tags) -> list[str]:
+    """The tags (TensorBoard's, e.g. ``fc1.weight``, ``weights/block.0``) that name layer ``layer_name`` (a
+    module path): its dot-separated parts appear in the tag's ``/``- and ``.``-separated parts, in a row."""
+    want = layer_name.split(".")
+    found = []
+    for tag in tags:
+        parts = tag.replace("/", ".").split(".")
+        if any(parts[i : i + len(want)] == want for i in range(len(parts) - len(want) + 1)):
+            found.append(tag)
+    return found
+
+
+def open_log(tensorboard):
+    """A TensorBoardLog as given, or read from a log directory; None stays None."""
+    if tensorboard is None or hasattr(tensorboard, "scalars"):
+        return tensorboard
+    from ..ingest.tensorboard_log import read_log
+
+    return read_log(tensorboard)
+
+
+def _same_curve(a, b) -> bool:
+    """Whether two (steps, values) curves are one, up to TensorBoard's float32 storage."""
+    return (len(a[0]) == len(b[0]) and np.array_equal(a[0], b[0])
+            and np.allclose(a[1], b[1], rtol=1e-6, atol=1e-7))
 
 
 class Source:
     """The data behind the panels. ``frames`` index recorded steps for a recording, samples otherwise."""
 
     def __init__(self, network: Network, activations: Activations | None = None, recording=None,
-                 model=None, inputs=None, name: str | None = None):
+                 model=None, inputs=None, name: str | None = None, tensorboard=None):
         self.network, self.activations, self.recording = network, activations, recording
         self.model, self.inputs = model, inputs
         self.name = name or network.name
         self._attention: dict[str, np.ndarray] | None = None
+        self.tensorboard = open_log(tensorboard)  # a TensorBoardLog (read from a log directory) or None
 
     @classmethod
-    def open(cls, text: str | Path, sample: int = 0) -> Source:
-        """A recording path (``.nn3d``) or any MODEL string :func:`nn3d.model_argument.parse` takes."""
+    def open(cls, text: str | Path, sample: int = 0, tensorboard=None) -> Source:
+        """A recording path (``.nn3d``) or any MODEL string :func:`nn3d.model_argument.parse` takes;
+        ``tensorboard``: a TensorBoard log directory (or a read :class:`~nn3d.ingest.tensorboard_log.TensorBoardLog`)
+        whose scalars and histograms join the panels."""
+        log = open_log(tensorboard)  # first: a wrong log directory is found before a model is loaded
+        source = cls._open(text, sample)
+        source.tensorboard = log
+        return source
+
+    @classmethod
+    def _open(cls, text: str | Path, sample: int) -> Source:
         arg = parse(text)
         if arg.form == "recording":
             from ..ingest import IngestError
@@ -60,6 +99,20 @@ class Source:
         if self.recording is not None:
             return np.asarray(self.recording.record_steps)
         return np.arange(self.n_frames)
+
+    @property
+    def has_curves(self) -> bool:
+        """Whether there are curves over training steps: a recording's, or a TensorBoard log's scalars."""
+        return self.recording is not None or bool(self.tensorboard is not None and self.tensorboard.scalars)
+
+    def cursor_step(self, frame: int) -> float | None:
+        """The training step frame ``frame`` stands for: its recorded step (a recording); without one, the
+        TensorBoard log's last step (a model's state now is the end of its training), else None."""
+        if self.recording is not None:
+            return float(self.record_steps[frame % self.n_frames])
+        if self.tensorboard is not None and self.tensorboard.steps.size:
+            return float(self.tensorboard.steps[-1])
+        return None
 
     def frame_of_step(self, step: float) -> int:
         """The recorded frame nearest training step ``step``."""
@@ -149,10 +202,34 @@ class Source:
 
     # -- curves -------------------------------------------------------------------------------------------
     def curves(self, frame: int = 0) -> Curves:
-        if self.recording is None:
-            raise NetworkError(f"{self.name} has no training curves: give a training recording (.nn3d)")
-        rec = self.recording
-        return curves(rec.steps, rec.loss, rec.metrics, cursor=float(self.record_steps[frame % self.n_frames]))
+        """Loss and metrics of the recording, then the TensorBoard scalars (a tag the recording also has is
+        named ``tb:TAG``, and left out when it is the same curve), the cursor at :meth:`cursor_step`."""
+        if not self.has_curves:
+            raise NetworkError(f"{self.name} has no training curves: give a training recording (.nn3d) or "
+                               "a TensorBoard log (--tensorboard LOGDIR)")
+        series = {}
+        if self.recording is not None:
+            rec = self.recording
+            series.update(curves(rec.steps, rec.loss, rec.metrics).series)
+        if self.tensorboard is not None:
+            for tag, (steps, values) in self.tensorboard.scalars.items():
+                keep = np.isfinite(values)
+                s, v = steps[keep].astype(np.float64), values[keep]
+                if not keep.any() or (tag in series and _same_curve(series[tag], (s, v))):
+                    continue  # nothing to draw, or the recording's own curve (TrainingRecorder(writer=...))
+                series[f"tb:{tag}" if tag in series else tag] = (s, v)
+        if not series:
+            raise NetworkError(f"{self.name} has no finite loss or metric values to plot")
+        return Curves(series, self.cursor_step(frame))
+
+    def tensorboard_histograms(self, layer: int, bins: int = 40) -> dict[str, HistogramStack]:
+        """The TensorBoard histograms whose tag names layer ``layer`` (:func:`layer_tags`), one stack per tag
+        over its logged steps (:func:`~nn3d.analysis.data.bucket_stack`); empty without a log."""
+        if self.tensorboard is None:
+            return {}
+        hists = self.tensorboard.histograms
+        return {tag: bucket_stack(hists[tag].buckets, hists[tag].steps, bins)
+                for tag in layer_tags(self.network.layers[layer].name, hists)}
 
     # -- activations --------------------------------------------------------------------------------------
     def values(self, layer: int, frame: int = 0) -> np.ndarray:

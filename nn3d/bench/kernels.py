@@ -25,6 +25,7 @@ import numpy as np
 
 from nn3d.bench import copy_floor_ms, median_ms, print_table, write_json
 from nn3d.kernels import RunningRange, available_kernels, levels, reference, rgba
+from nn3d.progress import progress
 
 SIZES = [10**4, 10**5, 10**6, 10**7]
 CASES = {  # name: (passes over memory of the Numba kernel, output bytes per neuron)
@@ -97,7 +98,7 @@ def run(sizes: list[int] | None = None, json_path: str | None = None,
     names = _device_kernels(names)
     lut = np.random.default_rng(1).integers(0, 256, (256, 4)).astype(np.uint8)
     records = []
-    for n in sizes:
+    for n in progress(sizes, "kernels benchmark", unit="size"):
         x, starts = frame(n)
         for case, (passes, out_bytes) in CASES.items():
             bytes_moved = n * (x.itemsize + out_bytes)

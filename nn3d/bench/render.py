@@ -42,6 +42,7 @@ import time
 
 import numpy as np
 
+from ..progress import progress
 from . import machine, print_table, write_json
 from .offscreen_target import Offscreen
 from .scenes import DEFAULT_SCENES, SCENES
@@ -293,7 +294,7 @@ def run(sizes: list[int] | None = None, json_path: str | None = None, plot_path:
 
     ensure_backend()
     records = []
-    for n in SIZES if sizes is None else sizes:
+    for n in progress(SIZES if sizes is None else sizes, "render benchmark", unit="size"):
         records += measure(int(n), quick=quick)
         print_table(records[-len(NAMES):], COLUMNS)
     for name in scenes or ():

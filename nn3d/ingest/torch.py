@@ -15,6 +15,7 @@ import numpy as np
 
 from ..activations import Activations
 from ..network import Connection, Network
+from ..progress import LONG, progress
 from . import gradients
 from ._base import IngestError
 
@@ -192,7 +193,8 @@ def from_torch(
     keep = _kept(tracer0)
     values = Activations.allocate(batch, net.n_neurons, memmap)
     grads = None if loss_fn is None else Activations.allocate(batch, net.n_neurons, gradients.beside(memmap))
-    for lo in range(0, batch, step):
+    chunks = range(0, batch, step)  # progress past LONG seconds when the batch runs in several chunks
+    for lo in progress(chunks, f"tracing {net.name}", unit="chunk", delay=LONG, enabled=len(chunks) > 1):
         hi = min(batch, lo + step)
         tracer = tracer0 if lo == 0 else trace(model, _slice(example_inputs, lo, hi, batch, axes), layers, axes,
                                                live=loss_fn is not None)

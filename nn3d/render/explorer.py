@@ -22,6 +22,7 @@ from ..explorer_state import ExplorerState
 from ..layout import layout, select_edges
 from ..network import Network, NetworkError
 from ..pick_card import NeuronInfo, neuron_info
+from ..progress import LONG, stage
 from . import camera_controls, offscreen
 from .backend import has_display, window_possible
 from .highlight import Highlight
@@ -67,6 +68,8 @@ class Explorer:
         draw with a diverging colormap centred at zero.
     highlight : mark flagged units (:data:`nn3d.analysis.units.FLAGS`: "dead", "saturated", "zero-grad" or
         "any") over the frames, in their marked colour (:class:`nn3d.render.unit_marks.UnitMarks`).
+    tensorboard : a TensorBoard log directory whose scalars join the curves panel and whose histograms join the
+        histogram panel (see :mod:`nn3d.ingest.tensorboard_log`); implies ``panels``.
 
     ``camera_path`` (an attribute) is the file the P and L keys save to and load from: ``CAMERA_FILE`` in the
     working directory at construction, absolute, so a later ``chdir`` does not move it.
@@ -76,7 +79,7 @@ class Explorer:
                  k: int = 4, budget: int | None = None, rule: str = "contribution", colormap: str = "viridis",
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
                  camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
-                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto",
+                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto", tensorboard=None,
                  color: str = "activation", highlight: str | None = None):
         self.color = check_color(color, activations)  # before anything is drawn: a one-line error
         if activations is not None:
@@ -89,8 +92,10 @@ class Explorer:
         self.rule = rule if activations is not None and not activations.blank else "weight"
         if self.rule != rule:
             log.info("nn3d: no activations to rank edges by: edges ranked by |w|")
-        placed = layout(net, spacing=spacing, conv=conv, fold=fold)
-        self.scene = NetworkScene(net, placed, self._edges(frame), size=size,
+        with stage(f"laying out {net.name} and choosing its edges", delay=LONG):  # minutes for 10^8 neurons
+            placed = layout(net, spacing=spacing, conv=conv, fold=fold)
+            edges = self._edges(frame)
+        self.scene = NetworkScene(net, placed, edges, size=size,
                                   colormap=self.color.colormap(colormap), normalisation=normalisation, show=show,
                                   title=f"nn3d: {net.name}")
         self.canvas, self.view = self.scene.canvas, self.scene.view
@@ -101,7 +106,7 @@ class Explorer:
         self.scene.overlays += self.highlight.nodes
         self.marks = UnitMarks(self.view, net, activations, self.scene.layout.positions, 0.32 * self.scene.layout.pitch)
         self.scene.overlays += self.marks.nodes
-        self.panels = self._make_panels(panels, recording) if panels else None
+        self.panels = self._make_panels(panels, recording, tensorboard) if panels or tensorboard else None
         self.overlays.place(self._view_size(self.canvas.size))
         if self.panels is not None:
             self.reset_camera()  # the narrower view needs the camera further back
@@ -129,8 +134,9 @@ class Explorer:
             self._settle = app.Timer(interval=0.2, iterations=1, start=False, connect=lambda ev: self.canvas.update())
         self._connect()
 
-    def _make_panels(self, source, recording):
+    def _make_panels(self, source, recording, tensorboard=None):
         from ..analysis import Source
+        from ..analysis.source import open_log
         from .panels import PanelColumn
 
         if recording is not None and not hasattr(recording, "record_steps"):
@@ -138,7 +144,9 @@ class Explorer:
 
             recording = Recording(recording)
         if not isinstance(source, Source):
-            source = Source(self.net, self.activations, recording)
+            source = Source(self.net, self.activations, recording, tensorboard=tensorboard)
+        elif tensorboard is not None:
+            source.tensorboard = open_log(tensorboard)
         column = PanelColumn(self.canvas, self.view, source)
         self.scene.overlays += column.nodes  # hidden in the picking pass
         return column
@@ -467,7 +475,7 @@ class Explorer:
         if layer is not None:
             self.select_layer(layer)
         step = self.panels.step_at(x, y)
-        if step is not None:
+        if step is not None and self.panels.source.recording is not None:  # else frames are samples, not steps
             self.show_frame(self.panels.source.frame_of_step(step))
 
     def on_mouse_move(self, event) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..progress import LONG, progress
 from .output_files import IMAGE_SUFFIXES, CaptureError, check_out, finish, reserve_temp
 from .vispy_compat import draw_scene
 
@@ -141,15 +142,15 @@ def render_image(scene, size, transparent: bool = False, max_tile: int | None = 
             if step < 16:
                 raise CaptureError(f"tiles of {tile} px cannot hold neuron sprites of {sprite:.0f} px")
             image = np.empty((height, width, 4), np.uint8)
-            for y0 in range(0, height, step):
-                for x0 in range(0, width, step):
-                    x1, y1 = min(x0 + step, width), min(y0 + step, height)
-                    # the rendered rectangle: the tile and its margin, clipped to the image
-                    rx0, ry0 = max(0, x0 - margin), max(0, y0 - margin)
-                    rx1, ry1 = min(width, x1 + margin), min(height, y1 + margin)
-                    region = (rx0 / sx, (height - ry1) / sy, (rx1 - rx0) / sx, (ry1 - ry0) / sy)
-                    part = render_region(canvas, region, (rx1 - rx0, ry1 - ry0), bgcolor)
-                    image[y0:y1, x0:x1] = part[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+            tiles = [(y0, x0) for y0 in range(0, height, step) for x0 in range(0, width, step)]
+            for y0, x0 in progress(tiles, f"rendering {width}x{height}", unit="tile", delay=LONG):
+                x1, y1 = min(x0 + step, width), min(y0 + step, height)
+                # the rendered rectangle: the tile and its margin, clipped to the image
+                rx0, ry0 = max(0, x0 - margin), max(0, y0 - margin)
+                rx1, ry1 = min(width, x1 + margin), min(height, y1 + margin)
+                region = (rx0 / sx, (height - ry1) / sy, (rx1 - rx0) / sx, (ry1 - ry0) / sy)
+                part = render_region(canvas, region, (rx1 - rx0, ry1 - ry0), bgcolor)
+                image[y0:y1, x0:x1] = part[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
     finally:
         if tuple(canvas.size) != old_size:
             canvas.size = old_size

@@ -142,17 +142,20 @@ class AttentionPanel(ImagePanel):
         self.view.camera.set_range(x=(-0.25 * n - 0.5, n + 0.5), y=(-0.2 * n - 0.5, 1.15 * n + 0.5), margin=0)
 
 
-def _ridge(stack: D.HistogramStack, x0: float, width: float, current: int, height: float = 3.0):
+def _ridge(stack: D.HistogramStack, x0: float, width: float, current: int, height: float = 3.0,
+           rows: int | None = None):
     """Line vertices and colours of a ridge plot: one outline per step, later steps lower, the current one
-    orange; returns (pos (n, 2), colors (n, 4), connect (n - 1,) bool)."""
+    orange, spread over the height of ``rows`` steps (default its own: stacks of different lengths side by
+    side span the same height); returns (pos (n, 2), colors (n, 4), connect (n - 1,) bool)."""
     n, bins = stack.counts.shape
-    peak = max(int(stack.counts.max()), 1)
+    peak = max(float(stack.counts.max()), 1e-12)
+    scale = 1.0 if rows is None else rows / n
     centres = x0 + width * (np.arange(bins) + 0.5) / bins
     pos, color, connect = [], [], []
     for r in range(n):
         base = float(n - 1 - r)
         y = base + height * stack.counts[r] / peak
-        pos.append(np.c_[np.r_[x0, centres, x0 + width], np.r_[base, y, base]])
+        pos.append(np.c_[np.r_[x0, centres, x0 + width], scale * np.r_[base, y, base]])
         t = 0.35 + 0.65 * r / max(n - 1, 1)
         c = (1.0, 0.62, 0.2, 1.0) if r == current else (0.35 * t, 0.75 * t, 0.95 * t, 0.9)
         color.append(np.tile(c, (bins + 2, 1)))
@@ -161,7 +164,9 @@ def _ridge(stack: D.HistogramStack, x0: float, width: float, current: int, heigh
 
 
 class HistPanel(Panel):
-    """Weight (left) and bias (right) histograms over the recorded steps, as ridges; the current step orange."""
+    """Weight (left) and bias (right) histograms over the recorded steps, as ridges; the current step orange.
+    Then, right of them, one ridge plot per TensorBoard histogram tag that names the layer (its logged steps,
+    the one nearest the frame's step orange)."""
 
     kind = "hist"
 
@@ -179,26 +184,35 @@ class HistPanel(Panel):
             steps, ws = source.weight_history(layer)
             biases = source.bias_history(layer)
             self._stacks = (D.histogram_stack(ws, steps, self.bins),
-                            None if biases is None else D.histogram_stack(biases[1], biases[0], self.bins))
-        wst, bst = self._stacks
+                            None if biases is None else D.histogram_stack(biases[1], biases[0], self.bins),
+                            source.tensorboard_histograms(layer, self.bins))
+        wst, bst, tb = self._stacks
         current = min(frame, len(wst.steps) - 1) if source.recording is not None else len(wst.steps) - 1
-        pos, col, con = _ridge(wst, 0.0, 1.0, current)
-        n = len(wst.steps)
-        labels, lpos = [f"weights [{wst.edges[0]:.2g}, {wst.edges[-1]:.2g}]"], [(0.0, n + 2.6)]
+        step = source.cursor_step(frame)
+        tb_current = {tag: (len(st.steps) - 1 if step is None else D.nearest(st.steps, step))
+                      for tag, st in tb.items()}
+        ridges = [(f"weights [{wst.edges[0]:.2g}, {wst.edges[-1]:.2g}]", wst, current)]
         if bst is not None:
-            p2, c2, k2 = _ridge(bst, 1.15, 1.0, min(current, len(bst.steps) - 1))
-            pos, col, con = np.vstack([pos, p2]), np.vstack([col, c2]), np.r_[con, False, k2]
-            labels.append(f"biases [{bst.edges[0]:.2g}, {bst.edges[-1]:.2g}]")
-            lpos.append((1.15, n + 2.6))
+            ridges.append((f"biases [{bst.edges[0]:.2g}, {bst.edges[-1]:.2g}]", bst, min(current, len(bst.steps) - 1)))
+        ridges += [(f"tb:{tag} [{st.edges[0]:.2g}, {st.edges[-1]:.2g}]", st, tb_current[tag]) for tag, st in tb.items()]
+        n = max(len(st.steps) for _, st, _ in ridges)
+        parts, labels, lpos = [], [], []
+        for i, (label, st, row) in enumerate(ridges):
+            parts.append(_ridge(st, 1.15 * i, 1.0, row, rows=n if len(st.steps) != n else None))
+            labels.append(label)
+            lpos.append((1.15 * i, n + 2.6))
+        pos, col = np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+        con = np.concatenate([np.r_[p[2], False] for p in parts])[:-1]
         self.lines.set_data(pos=pos, color=col, connect=con)
         self.labels.text, self.labels.pos = labels, lpos
-        self.data = {"weights": wst, "biases": bst, "current": current}
-        self.set_range(0.0, 2.15 if bst is not None else 1.0, 0.0, n + 3.0)
+        self.data = {"weights": wst, "biases": bst, "current": current, "tensorboard": tb, "tb_current": tb_current}
+        self.set_range(0.0, 1.15 * len(ridges) - 0.15, 0.0, n + 3.0)
         bias_note = "" if bst is not None else " (no biases recorded)"
+        tb_note = f" · TensorBoard: {', '.join(tb)}" if tb else ""
         name = source.network.layers[layer].name
-        self.title.text = (f"histograms of layer {name} over {n} recorded steps{bias_note} · step "
-                           f"{wst.steps[current]} orange" if source.recording is not None
-                           else f"histograms of layer {name} (weights now){bias_note}")
+        self.title.text = (f"histograms of layer {name} over {len(wst.steps)} recorded steps{bias_note} · step "
+                           f"{wst.steps[current]} orange{tb_note}" if source.recording is not None
+                           else f"histograms of layer {name} (weights now){bias_note}{tb_note}")
 
 
 class CurvesPanel(Panel):
@@ -238,12 +252,15 @@ class CurvesPanel(Panel):
                             connect=np.concatenate(con)[:-1])
         self.cursor.set_data(pos=np.array([[cv.cursor, -0.05], [cv.cursor, 1.05]], np.float32))
         self.legend.text = legend  # one entry per series, in its colour
-        self.legend.pos = [(8 + 250 * i, 34) for i in range(len(legend))]
+        per_row = max(1, int((self.view.size[0] - 16) // 250))  # wrapped: TensorBoard logs bring many series
+        self.legend.pos = [(8 + 250 * (i % per_row), 34 + 12 * (i // per_row)) for i in range(len(legend))]
+        rows = -(-len(legend) // per_row)
         self.legend.color = np.array([Color(SERIES_COLORS[i % len(SERIES_COLORS)]).rgba for i in range(len(legend))])
         self.ticks.text, self.ticks.pos = [f"step {x0:g}", f"{x1:g}"], [(x0, -0.03), (x1 - 0.03 * (x1 - x0), -0.03)]
         self.data = {"curves": cv, "cursor": cv.cursor, "axes": self._yaxes(cv, x0, x1)}
-        self.set_range(x0 - 0.12 * (x1 - x0), x1 + 0.12 * (x1 - x0), -0.08, 1.0, top=0.35)
-        self.title.text = f"training curves · step {cv.cursor:g} (click a step to jump there)"
+        self.set_range(x0 - 0.12 * (x1 - x0), x1 + 0.12 * (x1 - x0), -0.08, 1.0, top=0.35 + 0.08 * (rows - 1))
+        self.title.text = (f"training curves · step {cv.cursor:g} (click a step to jump there)" if source.recording
+                           is not None else f"training curves (TensorBoard) · the model now: step {cv.cursor:g}")
 
     def _yaxes(self, cv, x0: float, x1: float) -> list[str]:
         """Labels of the twin y axes: each of the first two series' name and its low and high values, beside
@@ -343,8 +360,7 @@ class PanelColumn:
         if view in child_widgets(central):  # the explorer places the 3D view itself from now on
             central.remove_widget(view)
             view.parent = central
-        self.column = [PANELS[k](parent=central) for k in column_kinds(source.recording is not None,
-                                                                       source.grads is not None)]
+        self.column = [PANELS[k](parent=central) for k in column_kinds(source.has_curves, source.grads is not None)]
         self.details = {k: PANELS[k](parent=central) for k in detail_kinds()}
         self.by_kind = {p.kind: p for p in self.column} | self.details
         self.layer = self._default_layer() if layer is None else layer

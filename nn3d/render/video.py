@@ -17,9 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 import signal
-import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from ..camera_pose import CameraState
 from ..kernels import NAN_LEVEL
 from ..memory import check_fits
 from ..network import Network
+from ..progress import progress as make_progress
 from .camera_paths import camera_path, parse_path
 from .explorer import Explorer
 from .offscreen import render_image
@@ -117,41 +116,6 @@ def animation(kind: str | None, holder, activations: Activations | None, frames:
         values = np.zeros(scene.net.n_neurons, np.float32) if values is None else values
         return ForwardPass(scene, np.asarray(values, np.float32), frames, kind)
     return Playback(holder, activations, frames, training=kind == "training")
-
-
-class Progress:
-    """A one-line progress bar with the time left, on stderr: redrawn in place on a terminal, every 10% else."""
-
-    def __init__(self, total: int, label: str = "", stream=None, enabled: bool = True, width: int = 28):
-        self.total, self.label, self.width, self.enabled = total, label, width, enabled
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.done, self.t0, self.last_tenth = 0, time.perf_counter(), -1
-
-    def line(self) -> str:
-        elapsed = time.perf_counter() - self.t0
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        fill = round(self.width * self.done / self.total)
-        eta = "--:--" if math.isnan(left) else f"{int(left // 60):02d}:{int(left % 60):02d}"
-        return (f"{self.label} [{'#' * fill}{'.' * (self.width - fill)}] {self.done}/{self.total} "
-                f"{rate:.1f} frames/s, {eta} left")
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        if not self.enabled:
-            return
-        if self.tty:
-            self.stream.write("\r" + self.line())
-            self.stream.flush()
-        elif self.done * 10 // self.total > self.last_tenth:
-            self.last_tenth = self.done * 10 // self.total
-            print(self.line(), file=self.stream)
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 class _VideoWriter:
@@ -312,7 +276,7 @@ def _render_video(net, activations, tmp, out, kind, frames, fps, animate, size, 
     try:
         cameras = camera_path(kind, scene, frames)
         animate_frame = animation(animate, explorer, activations, frames, scene_options.get("frame", 0))
-        bar = Progress(frames, f"recording {out.name}", enabled=progress)
+        bar = make_progress(frames, f"recording {out.name}", unit="frame", enabled=progress)
         writer = _VideoWriter(tmp, fps)
         try:
             for i in range(frames):
@@ -323,10 +287,10 @@ def _render_video(net, activations, tmp, out, kind, frames, fps, animate, size, 
                 writer.append(np.ascontiguousarray(image[..., :3]))
                 bar.update()
         except BaseException:
+            bar.close(failed=True)
             writer.abort()
             raise
-        finally:
-            bar.close()
+        bar.close()
         writer.close()  # writes the trailer: its errors are real (checked again by decoding the file)
     finally:
         explorer.close()
