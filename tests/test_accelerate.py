@@ -77,6 +77,23 @@ def test_mlp_disk_offload_activations_through_memmap_and_weights(tmp_path):
     assert all(p.device.type == "meta" for p in model.fc2.parameters()), "nn3d leaves the weights offloaded"
 
 
+def test_bfloat16_weights_are_converted_on_disk_not_held_in_ram(tmp_path, monkeypatch):
+    """Large models come in bfloat16: each weight is converted to float32 block by block into a file, so the
+    Network holds memory maps (page cache), never a float32 copy of the whole model in RAM."""
+    import nn3d.ingest.accelerate as nn3d_accelerate
+
+    monkeypatch.setattr(nn3d_accelerate, "BLOCK", 1000)  # several blocks per weight
+    torch.manual_seed(0)
+    model, ref = dispatched(MLP().to(torch.bfloat16), tmp_path / "offload", 0.8)
+    x = torch.randn(3, 8, dtype=torch.bfloat16)
+    net0, acts0 = from_torch(ref, x)
+    net, acts = from_torch(model, x)
+    torch.testing.assert_close(torch.from_numpy(acts.values), torch.from_numpy(acts0.values))
+    for c, c0 in zip(net.connections, net0.connections, strict=True):
+        np.testing.assert_array_equal(c.weight, c0.weight)
+        assert isinstance(c.weight, np.memmap) and c.weight.dtype == np.float32, "on disk, whether offloaded or not"
+
+
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
 def test_transformers_decoders_dispatched_to_cpu_and_disk(tmp_path, arch):
     transformers = pytest.importorskip("transformers")

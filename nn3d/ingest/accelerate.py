@@ -19,6 +19,7 @@ The ``accelerate`` package is optional: reading a dispatched model only follows 
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ import numpy as np
 from ._base import IngestError
 
 INSTALL = "pip install nn3d[accelerate]"
+BLOCK = 1 << 22  # elements converted to float32 at a time (16 MiB)
 NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64, "bfloat16": np.uint16}
 
 
@@ -124,27 +126,52 @@ def _source(weights_map, key: str, what: str):
     return ("dat", path, dtype, shape)
 
 
-def _float32(t) -> np.ndarray:
-    """A float32 NumPy view of a CPU tensor (a copy when it is another dtype or on another device)."""
+def _spill(shape: tuple[int, ...], block, folder=None) -> np.ndarray:
+    """A float32 array of ``shape`` in an unnamed file on disk (in ``folder``, else the temporary folder; gone
+    when the array is), filled ``BLOCK`` elements at a time by ``block(lo, hi)`` (float32 values of the flat range):
+    a converted weight costs page cache, not RAM, so a bfloat16 70B model is never all in memory as float32."""
+    n = int(np.prod(shape))
+    with tempfile.TemporaryFile(dir=folder, prefix="nn3d-f32-") as f:
+        out = np.memmap(f, dtype=np.float32, mode="w+", shape=(max(n, 1),))
+    for lo in range(0, n, BLOCK):
+        out[lo : lo + BLOCK] = block(lo, min(n, lo + BLOCK))
+    out.flush()
+    return out[:n].reshape(shape)
+
+
+def weight(t, folder=None) -> np.ndarray:
+    """A dispatched model's tensor as float32 NumPy: a view when it is float32 on the CPU, else converted block by
+    block into a file (:func:`_spill`), never a whole float32 copy in RAM."""
     import torch
 
-    return t.detach().to(torch.float32).cpu().numpy()
+    t = t.detach()
+    if t.dtype == torch.float32 and t.device.type == "cpu":
+        return t.numpy()
+    flat = t.reshape(-1)
+    return _spill(tuple(t.shape), lambda lo, hi: flat[lo:hi].to(torch.float32).cpu().numpy(), folder)
 
 
-def _read(src) -> np.ndarray:
-    """The float32 values of one located tensor: a memory map when it is float32 on disk, else one copy."""
+def _read(src, folder=None) -> np.ndarray:
+    """The float32 values of one located tensor: a memory map of it when it is float32 on disk, else converted
+    into a disk-backed float32 array (:func:`weight`)."""
     if src[0] == "tensor":
-        return _float32(src[1])
+        return weight(src[1], folder)
     if src[0] == "safetensors":
         from .safetensors_file import read
 
-        arr = read(src[1], names={src[2]})[0][src[2]]
-        return arr if arr.dtype == np.float32 else arr.astype(np.float32)
+        arr = read(src[1], names={src[2]})[0][src[2]]  # BF16 comes converted, one tensor
+        if arr.dtype == np.float32:
+            return arr
+        flat = arr.reshape(-1)
+        return _spill(arr.shape, lambda lo, hi: flat[lo:hi].astype(np.float32), src[1].parent)
     _, path, dtype, shape = src
     arr = np.memmap(path, dtype=NUMPY_DTYPES[dtype], mode="r", shape=shape)
+    if dtype == "float32":
+        return arr
+    flat = arr.reshape(-1)
     if dtype == "bfloat16":  # stored as its 16 bits: the high half of a float32
-        return (arr.astype(np.uint32) << 16).view(np.float32)
-    return arr if dtype == "float32" else arr.astype(np.float32)
+        return _spill(shape, lambda lo, hi: (flat[lo:hi].astype(np.uint32) << 16).view(np.float32), path.parent)
+    return _spill(shape, lambda lo, hi: flat[lo:hi].astype(np.float32), path.parent)
 
 
 def offloaded(model, mod, name: str = "weight") -> np.ndarray:

@@ -56,13 +56,14 @@ def weight_view(t: torch.Tensor) -> np.ndarray:
 
 
 def param(tr, mod: torch.nn.Module, name: str = "weight") -> np.ndarray:
-    """A module's parameter as float32 NumPy (see :func:`weight_view`); one that accelerate offloaded (left on
-    ``meta`` after the call) is read from where accelerate keeps it (:mod:`.accelerate`)."""
+    """A module's parameter as float32 NumPy (see :func:`weight_view`); in a model dispatched by accelerate, read
+    from where accelerate keeps it when offloaded (left on ``meta`` after the call), and converted on disk when it
+    is not float32 on the CPU (:mod:`.accelerate`)."""
     t = getattr(mod, name)
-    if t.device.type == "meta":
-        from .accelerate import offloaded
+    if tr.host:  # dispatched by accelerate: offloaded ones on meta, others maybe bfloat16 on some GPU
+        from . import accelerate
 
-        return offloaded(tr.model, mod, name)
+        return accelerate.offloaded(tr.model, mod, name) if t.device.type == "meta" else accelerate.weight(t)
     return weight_view(t)
 
 
