@@ -75,6 +75,11 @@ def test_mlp_disk_offload_activations_through_memmap_and_weights(tmp_path):
     torch.testing.assert_close(torch.from_numpy(np.array(acts.values)), torch.from_numpy(acts0.values))
     assert_same_network(net, net0, tmp_path / "offload")
     assert all(p.device.type == "meta" for p in model.fc2.parameters()), "nn3d leaves the weights offloaded"
+    rec = TrainingRecorder(model, x, every=1)  # the recorder on the disk-offloaded model too
+    rec.step(loss=1.0)
+    torch.testing.assert_close(torch.from_numpy(rec.frames[0]), torch.from_numpy(acts0.values))
+    for i in rec.weighted:
+        np.testing.assert_array_equal(rec.weights[i][0], net0.connections[i].weight)
 
 
 def test_bfloat16_weights_are_converted_on_disk_not_held_in_ram(tmp_path, monkeypatch):
