@@ -20,6 +20,7 @@ out as (tokens, dim) per sample exactly as for ``batch_first=True``.
 from __future__ import annotations
 
 import fnmatch
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,8 @@ from torch.utils._pytree import tree_leaves
 from . import _axes as A
 from . import module_handlers as M
 from ._base import IngestError
+from .accelerate import check as check_offloaded
+from .accelerate import is_dispatched
 
 
 class Retrace(Exception):
@@ -87,13 +90,14 @@ class Tracer(TorchFunctionMode):
         self.names = {m: n for n, m in model.named_modules()}
         self.nodes: list[Node] = []
         self.prov: dict[int, Prov] = {}
-        self.keep: list[torch.Tensor] = []  # tracked tensors stay alive so that their id() stays unique
+        self.held: set[int] = set()  # ids of tracked tensors, forgotten when they are freed (see hold)
         self.stack: list[torch.nn.Module] = []
         self.known_depth = 0
         self.entered: list[bool] = []
         self.busy = False
         self.used_names: dict[str, int] = {}
         self.unknown: dict[str, str] = {}
+        self.host = is_dispatched(model)  # spread over devices by accelerate: snapshots go to the host at once
 
     # ---------------------------------------------------------------- helpers
     def default_axis(self, t: torch.Tensor) -> int | None:
@@ -115,7 +119,7 @@ class Tracer(TorchFunctionMode):
             self.axes.pop(id(t), None)
             return
         self.axes[id(t)] = b
-        self.keep.append(t)
+        self.hold(t)
 
     def sample_shape(self, t: torch.Tensor) -> tuple[int, ...]:
         b = self.batch_axis(t)
@@ -128,7 +132,20 @@ class Tracer(TorchFunctionMode):
 
     def track(self, t: torch.Tensor, prov: Prov) -> None:
         self.prov[id(t)] = prov
-        self.keep.append(t)
+        self.hold(t)
+
+    def hold(self, t: torch.Tensor) -> None:
+        """Forget ``t``'s provenance and batch axis when it is freed: its id() may then be a new tensor's, and the
+        pass does not hold every intermediate alive (peak memory: the chunk's snapshots plus what the model
+        itself holds, not every layer's output twice)."""
+        if id(t) not in self.held:
+            self.held.add(id(t))
+            weakref.finalize(t, self.forget, id(t)).atexit = False
+
+    def forget(self, key: int) -> None:
+        self.held.discard(key)
+        self.prov.pop(key, None)
+        self.axes.pop(key, None)
 
     def lookup(self, t) -> Prov | None:
         return self.prov.get(id(t)) if isinstance(t, torch.Tensor) else None
@@ -146,7 +163,8 @@ class Tracer(TorchFunctionMode):
             return None
         if self.live is not None:
             self.live[name] = (t, self.batch_axis(t), t._version)
-        return self.per_sample(t)[1].detach().to(torch.float32, copy=True)
+        flat = self.per_sample(t)[1].detach()
+        return flat.to("cpu" if self.host else flat.device, torch.float32, copy=True)
 
     def new_node(self, name: str, kind: str, out: torch.Tensor, inputs=(), activation=None) -> int:
         name = self.unique_name(name or kind)
@@ -342,6 +360,8 @@ class Tracer(TorchFunctionMode):
                 if key in self.input_axes:
                     self.set_axis(t, self.input_axes[key])
                 self.input_keys[self.new_node(name, "input", t)] = key
+        if self.host:
+            check_offloaded(self.model)  # a missing offload file: one line now, not a traceback inside accelerate
         handles = []
         for m in self.model.modules():
             handles.append(m.register_forward_pre_hook(self.pre_hook, with_kwargs=True))
@@ -358,7 +378,7 @@ class Tracer(TorchFunctionMode):
             if p is not None and t.is_floating_point():
                 self.materialize(t, p)
         self.busy = False
-        self.keep.clear()  # the intermediates can go now: only the snapshots in ``nodes`` are kept
+        self.held.clear()  # only the snapshots in ``nodes`` are kept
         self.prov.clear()
         self.axes.clear()
         if self.live is not None:

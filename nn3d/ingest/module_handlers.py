@@ -55,6 +55,18 @@ def weight_view(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float32).cpu().numpy()
 
 
+def param(tr, mod: torch.nn.Module, name: str = "weight") -> np.ndarray:
+    """A module's parameter as float32 NumPy (see :func:`weight_view`); in a model dispatched by accelerate, read
+    from where accelerate keeps it when offloaded (left on ``meta`` after the call), and converted on disk when it
+    is not float32 on the CPU (:mod:`.accelerate`)."""
+    t = getattr(mod, name)
+    if tr.host:  # dispatched by accelerate: offloaded ones on meta, others maybe bfloat16 on some GPU
+        from . import accelerate
+
+        return accelerate.offloaded(tr.model, mod, name) if t.device.type == "meta" else accelerate.weight(t)
+    return weight_view(t)
+
+
 def kind_of(mod: torch.nn.Module) -> str | None:
     cls = type(mod).__name__
     if cls in LINEAR or (cls == "Conv1D" and hasattr(mod, "nf")):  # transformers' Conv1D is a Linear
@@ -115,7 +127,7 @@ def handle(tr, mod, name: str, ins: list, out) -> None:
         return
     if kind == "embedding":
         src = tr.materialize(t, p)
-        w = weight_view(mod.weight)
+        w = param(tr, mod)
         tr.new_node(name, "embedding", main, [(src, "embedding", w, None, None)])
         return
     if kind == "attention":
@@ -125,10 +137,10 @@ def handle(tr, mod, name: str, ins: list, out) -> None:
         return
     src = tr.materialize(t, p)
     if kind == "dense":
-        w = weight_view(mod.weight)
+        w = param(tr, mod)
         conn = dense_conn(tr, src, w.T if type(mod).__name__ == "Conv1D" else w, main)
     elif kind == "conv":
-        conn = conv_conn(tr, src, weight_view(mod.weight), mod.stride, mod.padding, mod.dilation, mod.groups, main)
+        conn = conv_conn(tr, src, param(tr, mod), mod.stride, mod.padding, mod.dilation, mod.groups, main)
     elif kind == "pool":
         sizes = {"output_size": mod.output_size} if hasattr(mod, "output_size") else {
             "kernel_size": mod.kernel_size, "stride": mod.stride, "padding": mod.padding}
@@ -259,6 +271,7 @@ def fold(tr, name: str, act: str, t: torch.Tensor, p, out: torch.Tensor) -> None
         and node.size == tr.size_of(out)
     ):
         node.activation = act
+        node.values = None  # freed before the new snapshot: never two copies of a layer
         node.values = tr.snapshot(node.name, out)
         tr.track(out, p)
         return
