@@ -191,8 +191,9 @@ class Explorer:
                 log.warning("nn3d: %d NaN activation(s) in frame %d, drawn in grey", n_nan, frame)
             values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
         edges = select_edges(self.net, k=self.k, budget=self.budget, rule=self.rule, activations=values)
-        if edges.note:
+        if edges.note and edges.note != getattr(self, "_note", None):  # once, not on every frame of a replay
             log.warning("nn3d: %s", edges.note)
+        self._note = edges.note
         return edges
 
     @property

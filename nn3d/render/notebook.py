@@ -82,6 +82,8 @@ class _Snapshots:
     def snapshot(self, size=None) -> StillImage:
         """The current view as a :class:`StillImage` (PNG), at the canvas's size or ``size`` (width,
         height; the canvas's aspect ratio is kept for any other size by rendering at that aspect)."""
+        if self.hud_on:  # the HUD's text is written before a draw; this render is not one
+            self.overlays.hud.text = self._hud_text()
         return StillImage(offscreen.render_image(self, size or tuple(self.canvas.size)))
 
 
