@@ -249,7 +249,10 @@ class Explorer:
             self._timer = app.Timer(interval=0.25, connect=lambda ev: self._tick(), start=False, app=self.canvas.app)
         if self._timer is not None:
             self._timer.interval = 0.25 / self.speed
-            self._timer.start() if self.playing else self._timer.stop()
+            if self.playing:
+                self._timer.start()
+            elif self._timer.running:  # a stopped timer stopped again fails on some backends (jupyter_rfb)
+                self._timer.stop()
 
     def _tick(self) -> None:
         if self.playing:
@@ -410,7 +413,8 @@ class Explorer:
             # once the camera stops, one more frame draws every edge. Restart, not start: a one-shot VisPy
             # timer that has fired stays "running" until its next tick, and start() does nothing meanwhile,
             # so on slow GL (frames longer than the interval) the last moving frame's start() was lost
-            self._settle.stop()
+            if self._settle.running:  # stopping a stopped timer fails on some backends (jupyter_rfb)
+                self._settle.stop()
             self._settle.start()
 
     def on_key_press(self, event) -> None:
@@ -453,7 +457,7 @@ class Explorer:
         return image
 
     def close(self) -> None:
-        if self._timer is not None:
+        if self._timer is not None and self._timer.running:
             self._timer.stop()
         self.scene.close()
 
