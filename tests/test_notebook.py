@@ -320,3 +320,33 @@ def test_vispy_internals_the_widget_relies_on(rfb):
     for name in ("_vispy_set_size", "_emit_resize_event", "handle_event", "get_frame"):
         assert hasattr(module.CanvasBackend, name), f"VisPy's jupyter_rfb CanvasBackend.{name} is gone"
     assert "_backend_module" in vars(Application("egl")), "update vispy_compat.app_with_canvas"
+
+
+GLFW_KERNEL = """
+import IPython
+class ZMQInteractiveShell: pass
+IPython.get_ipython = lambda: ZMQInteractiveShell()
+import numpy as np, nn3d
+from nn3d import synthetic
+from nn3d.render.backend import ensure_backend
+net = synthetic.mlp([8, 6, 4], seed=0)
+view = nn3d.explore(net, synthetic.random_activations(net), size=(320, 200))
+frame = view.widget.get_frame()
+lit = int((np.abs(frame[..., :3].astype(int) - [11, 13, 18]).sum(-1) > 40).sum())
+print(ensure_backend(), type(view).__name__, frame.shape, lit > 1000)
+view.close()
+"""
+
+
+def test_with_a_display_the_widget_draws_in_a_hidden_glfw_context(rfb, under_xvfb):
+    out = under_xvfb([sys.executable, "-c", GLFW_KERNEL])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "glfw NotebookExplorer (200, 320, 4) True"
+
+
+def test_the_widgets_help_lists_its_keys_but_no_escape(widget_explorer):
+    ex = widget_explorer
+    press(ex.widget, "h")
+    assert ex.state.help and "W A S D Q E" in ex.overlays.help.text and "Esc" not in ex.overlays.help.text
+    press(ex.widget, "Escape")  # VisPy's quit key would close the widget: not bound here
+    assert ex.widget.get_frame() is not None

@@ -157,7 +157,8 @@ class Explorer:
     @camera_path.setter
     def camera_path(self, path) -> None:
         self._camera_path = Path(path).absolute()
-        self.overlays.help.text = help_text(self.keymap.help())  # the P key's description names the file
+        # the P key's description names the file
+        self.overlays.help.text = help_text(self.keymap.help(), self.scene.esc_quits)
 
     def _subscribe(self) -> None:
         on = self.state.events.connect
