@@ -350,3 +350,38 @@ def test_the_widgets_help_lists_its_keys_but_no_escape(widget_explorer):
     assert ex.state.help and "W A S D Q E" in ex.overlays.help.text and "Esc" not in ex.overlays.help.text
     press(ex.widget, "Escape")  # VisPy's quit key would close the widget: not bound here
     assert ex.widget.get_frame() is not None
+
+
+def test_events_and_frames_from_a_subshell_thread_run_on_the_kernels_thread(rfb, mlp):
+    """JupyterLab sends widget messages through a kernel subshell (another thread), where the GL context, current
+    on the main thread, cannot be made current (EGL_BAD_ACCESS): the widget hands that work to the main loop."""
+    import threading
+
+    from nn3d.render.notebook import NotebookExplorer
+
+    async def from_a_subshell():
+        ex = NotebookExplorer(*mlp, size=(240, 160), hud=False)
+        try:
+            ex.render()  # the context is current on this thread now
+            sent, returned, where = [], [], []
+            ex.widget.send_frame = sent.append
+            ex.canvas.events.mouse_press.connect(lambda e: where.append(threading.current_thread()))
+            before = ex.camera_state
+
+            def subshell():
+                drag(ex.widget, (120, 80), (170, 80))
+                returned.append(ex.widget.get_frame())
+
+            thread = threading.Thread(target=subshell)
+            thread.start()
+            thread.join()
+            await asyncio.sleep(0.2)
+            return before, ex.camera_state, sent, returned, where
+        finally:
+            ex.close()
+
+    before, after, sent, returned, where = in_a_running_loop(from_a_subshell())
+    assert where == [threading.main_thread()]  # the press was handled on the kernel's thread
+    assert abs(after.azimuth - before.azimuth) > 2
+    assert returned == [None] and len(sent) == 1 and sent[0].shape == (160, 240, 4)
+    assert len(network_pixels(sent[0])) > 100
