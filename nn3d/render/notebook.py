@@ -219,9 +219,9 @@ def explore(net: Network, activations: Activations | None = None, still: bool = 
             **options) -> Explorer:
     """The explorer inline in a notebook: a :class:`NotebookExplorer` (a widget), or with ``still`` (no
     ``jupyter_rfb``) a :class:`StillExplorer` (a PNG) and one line saying what to install. ``options`` as for
-    :class:`~nn3d.render.explorer.Explorer`; the window's ``run`` and ``close_after`` mean nothing here."""
-    options.pop("run", None)
-    options.pop("close_after", None)
+    :class:`~nn3d.render.explorer.Explorer`; the window's ``run``, ``close_after`` and ``show`` mean nothing here."""
+    for window_only in ("run", "close_after", "show"):
+        options.pop(window_only, None)
     if still:
         log.warning("nn3d: no interactive widget without jupyter_rfb, showing a still image: %s", NOTEBOOK_HINT)
         return StillExplorer(net, activations, size=size, hud=options.pop("hud", True), **options)
