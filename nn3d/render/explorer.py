@@ -57,7 +57,8 @@ class Explorer:
         None or a number of rows).
     hud : show the HUD, colour bar and layer labels.
     camera : a CameraState or a camera JSON file to start from.
-    show : open a window (needs a display).
+    show : open a window (needs a display), or show the canvas ``app`` makes (a notebook widget).
+    app : the canvas's VisPy Application (None: the process's backend); its timers run playback.
     panels : analysis panels beside the 3D view (see :mod:`nn3d.render.panels`), following the selected
         layer and the frame; a click on the training curves jumps to that step. True, or the
         :class:`nn3d.analysis.Source` they read (e.g. one holding the model, to capture attention maps).
@@ -80,7 +81,7 @@ class Explorer:
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
                  camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
                  recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto", tensorboard=None,
-                 color: str = "activation", highlight: str | None = None):
+                 color: str = "activation", highlight: str | None = None, app=None):
         self.color = check_color(color, activations)  # before anything is drawn: a one-line error
         if activations is not None:
             if activations.n_neurons != net.n_neurons:
@@ -97,7 +98,7 @@ class Explorer:
             edges = self._edges(frame)
         self.scene = NetworkScene(net, placed, edges, size=size,
                                   colormap=self.color.colormap(colormap), normalisation=normalisation, show=show,
-                                  title=f"nn3d: {net.name}")
+                                  title=f"nn3d: {net.name}", app=app)
         self.canvas, self.view = self.scene.canvas, self.scene.view
         self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut,
                                  title=self.scene.title)
@@ -128,10 +129,11 @@ class Explorer:
             self.set_camera(camera_file.load(camera)[0] if isinstance(camera, (str, Path)) else camera)
         self._settle = None
         if show and self._software_gl():  # keep a drag responsive: the strongest edges while moving, all after
-            from vispy import app
+            from vispy.app import Timer
 
             self.scene.edges.motion_budget = MOTION_EDGES
-            self._settle = app.Timer(interval=0.2, iterations=1, start=False, connect=lambda ev: self.canvas.update())
+            self._settle = Timer(interval=0.2, iterations=1, start=False, connect=lambda ev: self.canvas.update(),
+                                 app=self.canvas.app)
         self._connect()
 
     def _make_panels(self, source, recording, tensorboard=None):
@@ -176,7 +178,8 @@ class Explorer:
     @camera_path.setter
     def camera_path(self, path) -> None:
         self._camera_path = Path(path).absolute()
-        self.overlays.help.text = help_text(self.keymap.help())  # the P key's description names the file
+        # the P key's description names the file
+        self.overlays.help.text = help_text(self.keymap.help(), self.scene.esc_quits)
 
     def _subscribe(self) -> None:
         on = self.state.events.connect
@@ -227,8 +230,9 @@ class Explorer:
                 log.warning("nn3d: %d NaN activation(s) in frame %d, drawn in grey", n_nan, frame)
             values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
         edges = select_edges(self.net, k=self.k, budget=self.budget, rule=self.rule, activations=values)
-        if edges.note:
+        if edges.note and edges.note != getattr(self, "_note", None):  # once, not on every frame of a replay
             log.warning("nn3d: %s", edges.note)
+        self._note = edges.note
         return edges
 
     @property
@@ -281,10 +285,13 @@ class Explorer:
         if self.canvas.app.backend_name.lower() != "egl" and self._timer is None:
             from vispy import app
 
-            self._timer = app.Timer(interval=0.25, connect=lambda ev: self._tick(), start=False)
+            self._timer = app.Timer(interval=0.25, connect=lambda ev: self._tick(), start=False, app=self.canvas.app)
         if self._timer is not None:
             self._timer.interval = 0.25 / self.speed
-            self._timer.start() if self.playing else self._timer.stop()
+            if self.playing:
+                self._timer.start()
+            elif self._timer.running:  # a stopped timer stopped again fails on some backends (jupyter_rfb)
+                self._timer.stop()
 
     def _tick(self) -> None:
         if self.playing:
@@ -448,7 +455,8 @@ class Explorer:
             # once the camera stops, one more frame draws every edge. Restart, not start: a one-shot VisPy
             # timer that has fired stays "running" until its next tick, and start() does nothing meanwhile,
             # so on slow GL (frames longer than the interval) the last moving frame's start() was lost
-            self._settle.stop()
+            if self._settle.running:  # stopping a stopped timer fails on some backends (jupyter_rfb)
+                self._settle.stop()
             self._settle.start()
 
     def on_key_press(self, event) -> None:
@@ -495,7 +503,7 @@ class Explorer:
         return image
 
     def close(self) -> None:
-        if self._timer is not None:
+        if self._timer is not None and self._timer.running:
             self._timer.stop()
         self.scene.close()
 
