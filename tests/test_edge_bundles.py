@@ -38,7 +38,7 @@ def test_group_makes_one_run_per_connection_strongest_first():
 def test_plan_lines_for_large_layers_bundles_for_small():
     pairs, count, total = np.array([[0, 1], [1, 2]]), np.array([30, 20]), np.array([5.0, 1.0])
     size = (1000, 500)  # lines need both layers >= 0.2 * 500 = 100 px
-    p = lod.plan(np.array([300.0, 150.0, 40.0]), pairs, count, total, size)
+    p = lod.plan(np.array([300.0, 90.0, 40.0]), pairs, count, total, size)
     assert p.lines.tolist() == [True, False] and p.count.tolist() == [30, 0]
     assert (p.segments, p.bundles) == (30, 1)
     everything = lod.plan(np.full(3, np.inf), pairs, count, total, size)

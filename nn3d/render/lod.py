@@ -47,9 +47,10 @@ ALPHA_FALL = 0.75
 
 
 LINES_MIN_SCREEN = 0.2
-"""A connection is drawn as lines when both of its layers project at least this share of the canvas's smaller
-side (their boxes' larger projected side, :func:`nn3d.render.edge_bundles.projected_extent`); otherwise as one
-bundle. A share, not pixels: the same view gives the same split in a thumbnail, a window and a 4K shot."""
+"""A connection is drawn as lines when one of its layers projects at least this share of the canvas's smaller
+side (its box's larger projected side, :func:`nn3d.render.edge_bundles.projected_extent`); between two layers
+smaller than that, as one bundle (a digit classifier's 10 outputs still get lines from the large layer before
+them: they read). A share, not pixels: the same view gives the same split in a thumbnail, a window and a 4K shot."""
 
 
 def segment_budget(size, per_pixel: float = EDGES_PER_PIXEL) -> int:
@@ -83,7 +84,7 @@ def plan(extent: np.ndarray, pairs: np.ndarray, count: np.ndarray, total: np.nda
     layer, always lines) holding ``count`` edges of summed strength ``total`` each, when the layers project
     ``extent`` canvas pixels (float (L,)) on a canvas of ``size``.
 
-    Connections whose two layers are large on screen are lines, the others bundles. When the lines would
+    Connections with a layer large on screen are lines, those between two small layers bundles. When the lines would
     exceed ``budget`` segments (default :func:`segment_budget` of ``size``), each line connection keeps its
     strongest edges in proportion to its count, at least one; if even one each is too many, the weakest
     connections (by ``total``) become bundles: no connection is ever dropped.
@@ -93,7 +94,7 @@ def plan(extent: np.ndarray, pairs: np.ndarray, count: np.ndarray, total: np.nda
     extent = np.asarray(extent, np.float64)
     placed = (pairs >= 0).all(axis=1)
     ends = np.where(placed[:, None], extent[np.where(pairs >= 0, pairs, 0)] if len(extent) else np.inf, np.inf)
-    lines = ends.min(axis=1, initial=np.inf) >= min_screen * min(float(v) for v in size)
+    lines = ends.max(axis=1, initial=np.inf) >= min_screen * min(float(v) for v in size)
     lines |= ~placed
     idx = np.flatnonzero(lines & (count > 0))
     if len(idx) > budget:  # not even one edge each: the strongest connections stay lines

@@ -330,7 +330,7 @@ class EdgesVisual(Visual):
             starts, counts = g.start[plan.count > 0], plan.count[plan.count > 0]
             edges = (np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
                      if len(counts) else np.zeros(0, np.int64))
-            self._drawn = edges
+            self._drawn = edges = edges[::-1]  # weakest first: the strongest lines are blended on top
             self._index_buffer = (gloo.IndexBuffer(np.stack([2 * edges, 2 * edges + 1], 1).astype(np.uint32).ravel())
                                   if len(edges) else None)
             self.bundles.set_bundles(g, np.flatnonzero(~plan.lines), key)
