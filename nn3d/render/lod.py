@@ -94,7 +94,7 @@ def plan(extent: np.ndarray, pairs: np.ndarray, count: np.ndarray, total: np.nda
     extent = np.asarray(extent, np.float64)
     placed = (pairs >= 0).all(axis=1)
     ends = np.where(placed[:, None], extent[np.where(pairs >= 0, pairs, 0)] if len(extent) else np.inf, np.inf)
-    lines = ends.max(axis=1, initial=np.inf) >= min_screen * min(float(v) for v in size)
+    lines = ends.max(axis=1, initial=0.0) >= min_screen * min(float(v) for v in size)
     lines |= ~placed
     idx = np.flatnonzero(lines & (count > 0))
     if len(idx) > budget:  # not even one edge each: the strongest connections stay lines
