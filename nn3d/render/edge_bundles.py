@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WIDTH = (0.12, 0.5)
+WIDTH = (0.15, 0.42)
 """Half-height of a bundle's end, as a share of its layer's half-height: for the weakest and the strongest
 connection (a bundle never covers a whole layer: the activations stay visible behind it)."""
-ALPHA = (0.1, 0.42)
+ALPHA = (0.12, 0.34)
 """Opacity of the weakest and of the strongest bundle."""
 EXPONENT = 0.5
 """Width and opacity follow ``(summed strength / strongest) ** EXPONENT``: summed scores span orders of
