@@ -1,9 +1,11 @@
-"""Level of detail set by the screen: how many edges a frame of a given size should draw.
+"""Level of detail set by the screen: how many edges a frame of a given size draws, and how.
 
 Edges are drawn to show where activity flows, over the neurons that show what it is; past a density the
 lines form a slab that hides the neurons. The budget is a number of edges per pixel of the frame, so a
 bigger frame shows more and a thumbnail fewer, whatever the model's size (the per-layer share is
-:func:`nn3d.layout.select_edges`'s job).
+:func:`nn3d.layout.select_edges`'s job). Per frame, :func:`plan` draws each connection between two layers small
+on screen as one bundle (:mod:`nn3d.render.edge_bundles`) and the others as lines, at most
+:func:`segment_budget` of them, each connection keeping its strongest edges in proportion. Pure NumPy.
 """
 
 from __future__ import annotations

@@ -237,6 +237,14 @@ class EdgesVisual(Visual):
     ``motion_budget`` (None: off) is a level of detail for interactive windows on slow GL: while the view
     moves, only the ``motion_budget`` strongest edges are drawn (``reduced`` says a frame was); the full set
     comes back, through the layer, as soon as the view holds still for two frames.
+
+    With a ``grouping`` (:func:`edge_bundles.group`: the edges by connection, strongest first), every draw
+    first makes the frame's :attr:`plan` (:func:`lod.plan`, from the layers' projected sizes): a connection
+    between two layers small on screen is one bundle (all of them in one draw, :class:`edge_bundles.BundleDraw`,
+    before the lines and in their GL state), the others draw their strongest edges within ``segment_budget``
+    (None: :func:`lod.segment_budget` of the canvas) through an index buffer rebuilt only when the plan changes.
+    ``bundle_mode`` ("auto", "lines", "bundles") forces one or the other; ``segments_drawn`` and
+    ``bundles_drawn`` say what the last frame drew (the HUD shows them).
     """
 
     def __init__(self, positions: np.ndarray, weight: np.ndarray, alpha: float | None = None,
