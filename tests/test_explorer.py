@@ -258,6 +258,7 @@ from nn3d.render.explorer import Explorer
 net, acts = resolve("synthetic:random:60000,60000")
 ex = Explorer(net, acts, show=True, hud=True, size=(640, 400), k=8, budget=200_000, rule="weight")
 edges = ex.scene.edges
+edges.bundle_mode, edges.segment_budget = "lines", 10**6  # all 200,000 as lines: past the screen's budget
 
 def pump_until(done, seconds=10.0):
     end = time.time() + seconds

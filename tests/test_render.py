@@ -201,6 +201,9 @@ def edge_scene():
     net, layout, edges, values = content(1200)  # 1200 neurons in 8 layers, 1200 edges, all drawn
     scene = NetworkScene(net, layout, edges, size=(320, 240))
     scene.set_frame(values)
+    # every edge as a line (no bundles, no screen segment budget): these tests are about the edge layer and the
+    # moving view's strongest edges (tests/test_edge_bundles.py covers bundles and the budget)
+    scene.edges.bundle_mode, scene.edges.segment_budget = "lines", 10**6
     yield scene, values
     scene.close()
 

@@ -426,7 +426,8 @@ class Explorer:
         edges = self.scene.edges
         moving = f" (strongest {edges.motion_budget:,} while moving)" if edges.will_reduce() else ""
         return (f"frame {self.frame + 1}/{self.n_frames}{label}{step} · {state} x{self.speed:g}{colour}\n"
-                f"{self.net.n_neurons:,} neurons · {len(self.scene.edges_set):,} edges{moving} · camera {self.mode}\n"
+                f"{self.net.n_neurons:,} neurons · {len(self.scene.edges_set):,} edges "
+                f"({edges.segments_drawn:,} lines · {edges.bundles_drawn:,} bundles){moving} · camera {self.mode}\n"
                 f"{self.frame_ms:.1f} ms/frame" + (f" · {self.fps:.0f} FPS" if self.fps else "") + " · H: help")
 
     # -- keys and events --------------------------------------------------------------------------------

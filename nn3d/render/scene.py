@@ -11,7 +11,7 @@ from ..kernels import NAN_LEVEL, ROBUST_PERCENTILE
 from ..kernels import levels as compute_levels
 from ..layout import EdgeSet, Layout
 from ..network import Network
-from . import camera_controls, home_view
+from . import camera_controls, edge_bundles, home_view
 from .backend import BackendError, ensure_backend
 from .vispy_compat import render_region
 
@@ -77,7 +77,8 @@ class NetworkScene:
                                table=table, parent=self.view.scene)
         self.edges_set = edges
         self.frames = BlockFrames(self.view, net, layout)  # a faint outline under each block, the row breaks
-        self.edges = Edges(*self._edge_arrays(edges), occluder=self.neurons, parent=self.view.scene)
+        line_ends, signed, grouping = self._edge_arrays(edges)
+        self.edges = Edges(line_ends, signed, occluder=self.neurons, grouping=grouping, parent=self.view.scene)
         self.neurons.order, self.edges.order = 0, 1  # opaque first, translucent after
         self.layer_images = None  # far layers as images (render.layer_images): needs the placement table
         if layout.placement is not None and not explicit_positions:
@@ -90,14 +91,16 @@ class NetworkScene:
         self.view.camera = scene.TurntableCamera(up="+z")
         self.reset_camera()
 
-    def _edge_arrays(self, edges: EdgeSet) -> tuple[np.ndarray, np.ndarray]:
+    def _edge_arrays(self, edges: EdgeSet) -> tuple[np.ndarray, np.ndarray, edge_bundles.Grouping | None]:
+        """(line ends, signed strengths, grouping by connection) of the edges drawn."""
         edges = self.frames.drawn_edges(edges)  # those between rows: one path per row break instead
         if len(edges) == 0:  # a degenerate, fully transparent segment keeps the buffers valid
-            return np.zeros((2, 3), np.float32), np.zeros(1, np.float32)
+            return np.zeros((2, 3), np.float32), np.zeros(1, np.float32), None
         ends = np.empty((len(edges), 2, 3), np.float32)
         ends[:, 0] = self.layout.positions[edges.src]
         ends[:, 1] = self.layout.positions[edges.dst]
-        return ends.reshape(-1, 3), np.copysign(edges.strength, edges.weight)
+        grouping = edge_bundles.group(edges.src, edges.dst, edges.weight, self.net.starts, self.layout.boxes)
+        return ends.reshape(-1, 3), np.copysign(edges.strength, edges.weight), grouping
 
     def set_title(self, text: str) -> None:
         """One line of text at the top left of the frame."""

@@ -8,8 +8,8 @@ from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
 from ..memory import TooLargeError
-from . import neuron_draws
-from .lod import edge_alpha
+from . import edge_bundles, lod, neuron_draws
+from .lod import EdgePlan, edge_alpha
 from .shaders import load
 from .vispy_compat import current_target, draw_arrays, gl_state, set_renderbuffer_format
 
@@ -213,6 +213,8 @@ def _nbytes(obj) -> int:
     return int(obj.nbytes)
 
 
+BUNDLE_MODES = ("auto", "lines", "bundles")
+"""How :class:`EdgesVisual` draws connections: by their layers' projected size, all as lines, all as bundles."""
 EDGE_FADE = 1.5
 """An edge's opacity is ``alpha * strength ** EDGE_FADE``: weak edges fade out faster than linearly."""
 
@@ -235,11 +237,19 @@ class EdgesVisual(Visual):
     ``motion_budget`` (None: off) is a level of detail for interactive windows on slow GL: while the view
     moves, only the ``motion_budget`` strongest edges are drawn (``reduced`` says a frame was); the full set
     comes back, through the layer, as soon as the view holds still for two frames.
+
+    With a ``grouping`` (:func:`edge_bundles.group`: the edges by connection, strongest first), every draw
+    first makes the frame's :attr:`plan` (:func:`lod.plan`, from the layers' projected sizes): a connection
+    between two layers small on screen is one bundle (all of them in one draw, :class:`edge_bundles.BundleDraw`,
+    before the lines and in their GL state), the others draw their strongest edges within ``segment_budget``
+    (None: :func:`lod.segment_budget` of the canvas) through an index buffer rebuilt only when the plan changes.
+    ``bundle_mode`` ("auto", "lines", "bundles") forces one or the other; ``segments_drawn`` and
+    ``bundles_drawn`` say what the last frame drew (the HUD shows them).
     """
 
     def __init__(self, positions: np.ndarray, weight: np.ndarray, alpha: float | None = None,
                  pos_color=(1.0, 0.72, 0.35, 1.0), neg_color=(0.35, 0.62, 1.0, 1.0), occluder=None,
-                 fade: float = EDGE_FADE):
+                 fade: float = EDGE_FADE, grouping: edge_bundles.Grouping | None = None):
         super().__init__(vcode=load("edges.vert"), fcode=load("edges.frag"))
         self._positions = np.empty((0, 3), np.float32)
         self._pos_buffer = gloo.VertexBuffer(np.zeros((2, 3), np.float32))
@@ -263,21 +273,77 @@ class EdgesVisual(Visual):
         self.motion_budget: int | None = None
         self.reduced = False
         self._threshold = (None, 0.0)  # (version, budget) -> the strength of the budget-th strongest edge
-        self._version = 0
+        self._version = self._plan_version = self._reduced_count = 0
+        self._drawn, self._index_buffer = np.zeros(0, np.int64), None
         self._layer = self._layer_key = self._last_key = None
         self._composite = gloo.Program(load("layer.vert"), load("layer.frag"))
         self._composite["a_position"] = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]], np.float32)
-        self.set_edges(positions, weight)
+        self.bundles = edge_bundles.BundleDraw(pos_color, neg_color)
+        self.bundle_mode = "auto"
+        self.segment_budget: int | None = None
+        self.plan: EdgePlan | None = None
+        self._plan_key = None
+        self.set_edges(positions, weight, grouping)
 
-    def set_edges(self, positions: np.ndarray, weight: np.ndarray) -> None:
-        """Replace the edge set (when the selection changes, not per frame)."""
-        self._positions = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 3)
+    def set_edges(self, positions: np.ndarray, weight: np.ndarray,
+                  grouping: edge_bundles.Grouping | None = None) -> None:
+        """Replace the edge set (when the selection changes, not per frame). ``grouping``
+        (:func:`edge_bundles.group` of these edges) places them in connections between layers, which can then
+        be drawn as bundles; without it, every edge is one connection of lines."""
+        weight = np.asarray(weight, np.float32)
+        if grouping is None:
+            grouping = edge_bundles.group(np.zeros(len(weight)), np.zeros(len(weight)), weight)
+        self.grouping, order = grouping, grouping.order
+        ends = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 2, 3)[order]
+        self._positions = ends.reshape(-1, 3)
+        weight = weight[order]
         self._pos_buffer.set_data(self._positions)
-        self._strength = np.abs(np.asarray(weight, np.float32))
-        self._weight_buffer.set_data(np.repeat(np.asarray(weight, np.float32), 2))
+        self._strength = np.abs(weight)
+        self._weight_buffer.set_data(np.repeat(weight, 2))
+        self._plan_key = None
         self.set_alpha(self.fixed_alpha)
         self._version += 1
         self.update()
+
+    @property
+    def segments_drawn(self) -> int:
+        """Line segments the last frame drew (the moving view's strongest only, when it was ``reduced``)."""
+        if self.plan is None:
+            return 0
+        return self._reduced_count if self.reduced else self.plan.segments
+
+    @property
+    def bundles_drawn(self) -> int:
+        """Bundles the last frame drew."""
+        return 0 if self.plan is None else self.plan.bundles
+
+    def update_plan(self) -> EdgePlan:
+        """Decide, at the current view, which connections are bundles and which strongest edges the others
+        draw within the segment budget (:func:`lod.plan`); rebuilds the index and bundle buffers only when that
+        changes. ``bundle_mode``: "auto" (by projected size), "lines" (every connection as lines) or "bundles"
+        (every connection that is between layers as a bundle)."""
+        g, canvas = self.grouping, getattr(self, "canvas", None)
+        size = tuple(canvas.size) if canvas is not None else (1280, 720)
+        if self.bundle_mode not in BUNDLE_MODES:
+            raise ValueError(f"unknown bundle mode {self.bundle_mode!r}; one of {', '.join(BUNDLE_MODES)}")
+        if self.bundle_mode == "auto" and len(g.boxes):
+            matrix = self.get_transform("visual", "canvas").map(np.eye(4))
+            extent = edge_bundles.projected_extent(g.boxes, matrix)
+        else:
+            extent = np.full(len(g.boxes), np.inf if self.bundle_mode != "bundles" else 0.0)
+        plan = lod.plan(extent, g.pairs, g.count, g.total, size, self.segment_budget)
+        key = (self._version, plan.lines.tobytes(), plan.count.tobytes())
+        if key != self._plan_key:
+            self._plan_key, self.plan = key, plan
+            starts, counts = g.start[plan.count > 0], plan.count[plan.count > 0]
+            edges = (np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+                     if len(counts) else np.zeros(0, np.int64))
+            self._drawn = edges = edges[::-1]  # weakest first: the strongest lines are blended on top
+            self._index_buffer = (gloo.IndexBuffer(np.stack([2 * edges, 2 * edges + 1], 1).astype(np.uint32).ravel())
+                                  if len(edges) else None)
+            self.bundles.set_bundles(g, np.flatnonzero(~plan.lines), key)
+            self._plan_version += 1
+        return self.plan
 
     def set_alpha(self, alpha: float | None) -> None:
         """The strongest edge's opacity; None: :func:`lod.edge_alpha` of the number of edges (the default)."""
@@ -290,6 +356,7 @@ class EdgesVisual(Visual):
         self.reduced = False
         if not self.visible:
             return
+        self.update_plan()
         key = self._view_key()
         if key is None:
             self._draw_edges()
@@ -307,7 +374,12 @@ class EdgesVisual(Visual):
         gloo.set_depth_mask(True)
 
     def _draw_edges(self):
-        super().draw()
+        """The bundles (one draw) and then the planned lines, in the edges' GL state."""
+        if self.bundles.n_vertices:
+            self._configure_gl_state()
+            self.bundles.draw(self.get_transform("visual", "render").map(np.eye(4)))
+        if self._index_buffer is not None:
+            super().draw()
         # GL state outlives the draw: with depth writes left off, the next frame's clear would not clear the
         # depth buffer and every neuron would fail the depth test.
         gloo.set_depth_mask(True)
@@ -315,7 +387,7 @@ class EdgesVisual(Visual):
     def will_reduce(self) -> bool:
         """Whether the next draw, at the current view, draws only the ``motion_budget`` strongest edges (for
         text drawn in the same frame: ``reduced`` only says it after the draw)."""
-        if self.motion_budget is None or len(self._strength) <= self.motion_budget or not self.visible:
+        if self.motion_budget is None or not self.visible or len(self._drawn_strength()) <= self.motion_budget:
             return False
         key = self._view_key()
         view = (lambda k: None if k is None else k[3:])  # noqa: E731 - the view and edges, not the framebuffer
@@ -323,19 +395,28 @@ class EdgesVisual(Visual):
 
     def _draw_moving(self):
         """Draw directly, only the ``motion_budget`` strongest edges when there are more."""
-        budget = self.motion_budget
-        if budget is None or len(self._strength) <= budget:
+        budget, strength = self.motion_budget, self._drawn_strength()
+        if budget is None or len(strength) <= budget:
             self._draw_edges()
             return
-        if self._threshold[0] != (self._version, budget):
-            cut = np.partition(self._strength, len(self._strength) - budget)[len(self._strength) - budget]
-            self._threshold = ((self._version, budget), float(cut))
+        if self._threshold[0] != (self._version, self._plan_version, budget):
+            cut = float(np.partition(strength, len(strength) - budget)[len(strength) - budget])
+            self._threshold = ((self._version, self._plan_version, budget), cut)
+            self._reduced_count = int((strength >= max(cut, np.finfo(np.float32).tiny)).sum())
         self.shared_program["u_min_strength"] = max(self._threshold[1], np.finfo(np.float32).tiny)
         try:
             self._draw_edges()
         finally:
             self.shared_program["u_min_strength"] = 0.0
         self.reduced = True
+
+    def _drawn_strength(self) -> np.ndarray:
+        """|score| of the edges the plan draws as lines (all of them before the first plan)."""
+        if self.plan is None:
+            if getattr(self, "canvas", None) is None:
+                return self._strength
+            self.update_plan()
+        return self._strength[self._drawn]
 
     def _view_key(self):
         """What the edges' pixels depend on besides the edges: the transform to clip space, the viewport and
@@ -357,7 +438,7 @@ class EdgesVisual(Visual):
         occluder = (None if occ is None or not occ.visible else
                     (occ.geometry_key, float(occ.shared_program["u_radius"]), float(occ.shared_program["u_min_px"]),
                      tuple(getattr(o, "version", None) for o in self.also_occluding)))
-        return shape, depth_bits, viewport, clip.tobytes(), occluder, self._version
+        return shape, depth_bits, viewport, clip.tobytes(), occluder, self._version, self._plan_version
 
     def _draw_layer(self, key):
         """Draw the edges, hidden by the occluder's depth, into the layer texture (premultiplied RGBA)."""
