@@ -484,7 +484,8 @@ class Explorer:
         if layer is not None:
             self.select_layer(layer)
         step = self.panels.step_at(x, y)
-        if step is not None and self.panels.source.recording is not None:  # else frames are samples, not steps
+        on_flow = layer is not None  # the gradient flow's columns are frames; curves' steps only with a recording
+        if step is not None and (on_flow or self.panels.source.recording is not None):
             self.show_frame(self.panels.source.frame_of_step(step))
 
     def on_mouse_move(self, event) -> None:
