@@ -17,9 +17,11 @@ started already is used as it is.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import socket
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,10 +34,12 @@ from .video import Progress, encode_video, render_frames, write_atomically
 RAY_HINT = "pip install nn3d[ray]"
 RETRIES = 3  # attempts after the first, per range
 OBJECT_STORE_BYTES = 200 * 1024**2  # a local Ray's shared memory: inputs and PNG segments (more spills to disk)
+RAYLET_WAIT_S = 120  # how long a local raylet waits for its Python agents to start (Ray's default: 30 s)
 FAULT_ENV = "NN3D_SHARD_FAULT"
 """Test hook, read by the driver: ``RANGE:MODE:FOLDER`` makes the first attempt of range ``RANGE`` fail half
-way through (``MODE`` ``exit``: the worker process dies with ``os._exit``; ``raise``: the task raises); the
-marker file left in ``FOLDER`` tells the retry that the fault has happened."""
+way through (``MODE`` ``exit``: the worker process dies with ``os._exit``; ``raise``: the task raises;
+``always``: every attempt raises); the marker file left in ``FOLDER`` tells the retry that the fault has
+happened."""
 
 
 def frame_ranges(frames: int, parts: int) -> list[tuple[int, int]]:
@@ -77,22 +81,44 @@ def ray_session(workers: int, address: str | None):
     small local Ray of ``workers`` CPUs (no dashboard, :data:`OBJECT_STORE_BYTES` of shared memory), shut down
     afterwards."""
     ray = import_ray()
+    if address is not None:
+        check_address(address)
     if ray.is_initialized():
         yield ray
         return
-    if address is not None:
-        check_address(address)
     options = {"address": address} if address is not None else {
         "num_cpus": workers, "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES}
-    try:
-        ray.init(log_to_driver=False, logging_level="ERROR", configure_logging=True, **options)
-    except Exception as e:  # noqa: BLE001 - whatever stops Ray from starting, the user gets one line
-        where = f"at {address}" if address is not None else "locally"
-        raise CaptureError(f"cannot start Ray {where}: {_first_line(e)}") from None
+    if address is None:  # the raylet waits 30 s for its agents' ports: too short on a busy 2-core machine
+        os.environ.setdefault("RAY_raylet_start_wait_time_s", str(RAYLET_WAIT_S))
+        os.environ.setdefault("RAY_agent_register_timeout_ms", str(RAYLET_WAIT_S * 1000))
+    for attempt in range(1 if address is not None else 2):  # a busy machine can miss a local start's timeouts
+        try:
+            with _quiet_files():
+                ray.init(log_to_driver=False, logging_level="ERROR", configure_logging=True, **options)
+            break
+        except Exception as e:  # noqa: BLE001 - whatever stops Ray from starting, the user gets one line
+            with _quiet_files():
+                ray.shutdown()
+            if attempt == 1 or address is not None:
+                where = f"at {address}" if address is not None else "locally"
+                raise CaptureError(f"cannot start Ray {where}: {_first_line(e)}") from None
     try:
         yield ray
     finally:
-        ray.shutdown()
+        with _quiet_files():
+            ray.shutdown()
+
+
+@contextmanager
+def _quiet_files():
+    """Ray starting or stopping drops handles of its processes' log files unclosed; they are collected here,
+    their ResourceWarnings ignored, rather than later in the caller's code (where ``-W error`` would fail)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            yield
+        finally:
+            gc.collect()
 
 
 def _first_line(e: BaseException) -> str:
@@ -119,9 +145,9 @@ def _fault(spec: str | None, index: int) -> bool:
     """Whether this attempt of range ``index`` is the one :data:`FAULT_ENV` asks to fail (once per range)."""
     if not spec:
         return False
-    which, _mode, folder = spec.split(":", 2)
+    which, mode, folder = spec.split(":", 2)
     marker = Path(folder) / f"range-{index}.failed"
-    if int(which) != index or marker.exists():
+    if int(which) != index or (marker.exists() and mode != "always"):
         return False
     marker.touch()
     return True
