@@ -131,3 +131,10 @@ def test_workers_must_be_positive(content, tmp_path):
     net, acts = content
     with pytest.raises(CaptureError, match="workers must be a whole number >= 1"):
         record(net, acts, tmp_path / "x.gif", frames=2, size=SIZE, workers=0)
+
+
+def test_cli_workers_writes_the_same_video(ray_session, tmp_path):
+    args = ["record", "synthetic:mlp:6,5,4", "--frames", "6", "--size", "96x64", "--animate", "forward"]
+    assert main([*args, "-o", str(tmp_path / "one.gif")]) == 0
+    assert main([*args, "-o", str(tmp_path / "two.gif"), "--workers", "2"]) == 0
+    np.testing.assert_array_equal(frames_of(tmp_path / "two.gif"), frames_of(tmp_path / "one.gif"))
