@@ -69,14 +69,17 @@ def screenshot(net, path, activations=None, size=(1600, 1000), **options):
 
 
 def record(net, out, activations=None, path="orbit", frames=120, fps=30, animate=None, size=(1280, 720),
-           **options):
+           workers=None, ray_address=None, **options):
     """Render a video of ``net`` to ``out`` (.mp4 or .gif) along the camera ``path`` ("orbit", "through", a
     keyframes JSON file or a list of CameraStates); ``animate``: None, "forward", "samples" or "training".
-    Returns the path written. ``options`` as for :func:`explore` (frame, colormap, k, budget, title, ...)."""
+    ``workers``: render frame ranges as that many Ray tasks (a local Ray, or the cluster at ``ray_address``;
+    needs ``nn3d[ray]``), the same video as one process renders. Returns the path written. ``options`` as for
+    :func:`explore` (frame, colormap, k, budget, title, ...)."""
     from .render.video import record as _record
 
     net, activations = _network(net, activations)
-    return _record(net, activations, out, path=path, frames=frames, fps=fps, animate=animate, size=size, **options)
+    return _record(net, activations, out, path=path, frames=frames, fps=fps, animate=animate, size=size,
+                   workers=workers, ray_address=ray_address, **options)
 
 
 __all__ = [

@@ -1,15 +1,15 @@
-"""``nn3d bench SUITE``: the kernels, layout or render benchmark (each prints ratios to a baseline)."""
+"""``nn3d bench SUITE``: the kernels, layout, render or record benchmark (each prints ratios to a baseline)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 
-BENCHMARKS = ("kernels", "layout", "render")
+BENCHMARKS = ("kernels", "layout", "render", "record")
 
 
 def add_parser(sub) -> None:
-    b = sub.add_parser("bench", help="benchmarks: kernels, layout or render (each prints ratios to a baseline)")
+    b = sub.add_parser("bench", help="benchmarks: kernels, layout, render or record (each prints ratios to a baseline)")
     b.add_argument("suite", choices=BENCHMARKS, help="which benchmark; `nn3d bench SUITE --help` for its options")
     b.add_argument("options", nargs=argparse.REMAINDER, help="the suite's own options")
 

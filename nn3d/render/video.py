@@ -245,22 +245,47 @@ def check_record_args(out, path, frames, fps, animate, activations, size) -> str
 
 
 def record(net: Network, activations: Activations | None, out, path="orbit", frames: int = 120, fps: float = 30,
-           animate: str | None = None, size=(1280, 720), progress: bool = True, **scene_options) -> Path:
+           animate: str | None = None, size=(1280, 720), progress: bool = True, workers: int | None = None,
+           ray_address: str | None = None, **scene_options) -> Path:
     """Render a video of ``net`` along a camera ``path`` to ``out`` (.mp4 or .gif); returns the path written.
 
     ``path``: "orbit", "through", a keyframe JSON file (saved camera states) or a list of CameraStates.
     ``animate``: None (still activations of ``scene_options["frame"]``), "forward", "backward", "samples" or
     "training".
+    ``workers``: render contiguous frame ranges in that many Ray tasks (:mod:`nn3d.render.shards`; a local
+    Ray, or the cluster at ``ray_address``), the same frames as in one process.
     ``scene_options`` go to :class:`~nn3d.render.explorer.Explorer` (frame, colormap, k, budget, title, ...).
     Bad input raises :class:`CaptureError` (or :class:`~nn3d.camera_pose.CameraFileError`), both ValueErrors with a
     one-line message, before anything is rendered; nothing is left behind on failure.
     """
     out = Path(out)
     kind = check_record_args(out, path, frames, fps, animate, activations, size)
+    if workers is not None or ray_address is not None:
+        from .shards import record_sharded
+
+        return record_sharded(net, activations, out, kind, frames, fps, animate, size, progress,
+                              workers, ray_address, scene_options)
+
+    def encode(tmp: Path) -> None:
+        bar = make_progress(frames, f"recording {out.name}", unit="frame", enabled=progress)
+        try:
+            encode_video(tmp, fps, render_frames(net, activations, kind, frames, animate, size, scene_options),
+                         bar.update)
+        except BaseException:
+            bar.close(failed=True)
+            raise
+        bar.close()
+
+    return write_atomically(out, frames, encode)
+
+
+def write_atomically(out: Path, frames: int, encode) -> Path:
+    """Run ``encode(tmp)`` into a temporary file next to ``out``, check that it decodes to its ``frames``, then
+    rename it to ``out``; on any error, SIGTERM or SIGINT the temporary file is removed (no half-written video)."""
     with _signals_interrupt(out):
         tmp = reserve_temp(out)
         try:
-            _render_video(net, activations, tmp, out, kind, frames, fps, animate, size, progress, scene_options)
+            encode(tmp)
             check_video(tmp, out, frames)
             finish(tmp, out)
         except BaseException:
@@ -269,28 +294,37 @@ def record(net: Network, activations: Activations | None, out, path="orbit", fra
     return out
 
 
-def _render_video(net, activations, tmp, out, kind, frames, fps, animate, size, progress, scene_options):
-    """Every frame of :func:`record`, streamed to the encoder writing ``tmp`` (never more than one frame held)."""
+def encode_video(tmp: Path, fps: float, images, done=None) -> None:
+    """Stream RGB ``images`` (an iterable, never more than one frame held) to the encoder writing ``tmp``;
+    ``done()`` is called after each frame."""
+    writer = _VideoWriter(tmp, fps)
+    try:
+        for image in images:
+            writer.append(np.ascontiguousarray(image[..., :3]))
+            if done is not None:
+                done()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()  # writes the trailer: its errors are real (checked again by decoding the file)
+
+
+def render_frames(net, activations, kind, frames, animate, size, scene_options, start: int = 0,
+                  stop: int | None = None):
+    """Yield the RGBA images of video frames ``start .. stop - 1`` (of ``frames``): the one owner of frame
+    rendering, for the single-process video and for every shard of :mod:`nn3d.render.shards` alike. A range
+    starting mid-video renders what the whole video shows there: the camera path is made for all ``frames``,
+    and the animations set a frame's state from its index alone."""
+    stop = frames if stop is None else stop
     explorer = Explorer(net, activations, size=tuple(size), **scene_options)
     scene = explorer.scene
     try:
         cameras = camera_path(kind, scene, frames)
         animate_frame = animation(animate, explorer, activations, frames, scene_options.get("frame", 0))
-        bar = make_progress(frames, f"recording {out.name}", unit="frame", enabled=progress)
-        writer = _VideoWriter(tmp, fps)
-        try:
-            for i in range(frames):
-                if animate_frame is not None:
-                    animate_frame(i)
-                scene.set_camera(cameras[i])
-                image = render_image(scene, size)
-                writer.append(np.ascontiguousarray(image[..., :3]))
-                bar.update()
-        except BaseException:
-            bar.close(failed=True)
-            writer.abort()
-            raise
-        bar.close()
-        writer.close()  # writes the trailer: its errors are real (checked again by decoding the file)
+        for i in range(start, stop):
+            if animate_frame is not None:
+                animate_frame(i)
+            scene.set_camera(cameras[i])
+            yield render_image(scene, size)
     finally:
         explorer.close()

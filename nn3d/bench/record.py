@@ -1,0 +1,87 @@
+"""``nn3d bench record``: a video recorded in one process and as frame shards on Ray, same content, same run.
+
+GPT-2 small (:func:`nn3d.bench.scenes.gpt2`: random weights, 16 tokens, traced by :func:`nn3d.from_torch`),
+an orbit of ``--frames`` frames at ``--size`` to MP4 through :func:`nn3d.render.video.record`: once in
+this process (no Ray), then with each ``--workers`` count on one local Ray session (started once, its start-up
+timed apart: a cluster is already running when a job arrives). Records: wall seconds, frames per second
+and the speed-up of each worker count over one worker and over the single process. Needs ``nn3d[ray]`` and
+``nn3d[transformers]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+from . import machine, print_table, write_json
+
+
+def content(name: str = "gpt2"):
+    """(net, activations) of scene ``name`` of :mod:`nn3d.bench.scenes`, the model dropped once traced."""
+    import torch
+
+    from ..ingest import from_torch
+    from .scenes import FACTORIES
+
+    model, inputs = FACTORIES[name]()
+    with torch.no_grad():
+        net, acts = from_torch(model, inputs, name=name)
+    return net, acts
+
+
+def measure(net, acts, frames: int, size, workers: list[int], folder: str) -> list[dict]:
+    """One record per run: ``single`` (no Ray), then each worker count on one Ray session."""
+    from ..render.shards import ray_session
+    from ..render.video import record
+
+    def run(label: str, n: int | None) -> dict:
+        out = os.path.join(folder, f"{label}.mp4")
+        t0 = time.perf_counter()
+        record(net, acts, out, frames=frames, size=size, progress=False, workers=n)
+        s = time.perf_counter() - t0
+        os.remove(out)
+        return {"name": label, "workers": n or 0, "frames": frames, "size": f"{size[0]}x{size[1]}", "s": s,
+                "frames_per_s": frames / s}
+
+    records = [run("single", None)]
+    t0 = time.perf_counter()
+    with ray_session(max(workers), None):
+        start = time.perf_counter() - t0
+        records += [run(f"workers={n}", n) for n in workers]
+    one = next((r["s"] for r in records if r["workers"] == 1), float("nan"))
+    for r in records:
+        r["speedup_vs_1_worker"] = one / r["s"]
+        r["speedup_vs_single"] = records[0]["s"] / r["s"]
+        r["ray_start_s"] = start
+    return records
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, not {text!r}") from None
+    return w, h
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="nn3d bench record", description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=120, help="frames of the orbit (default 120)")
+    p.add_argument("--size", type=_size, default=(1920, 1080), help="video size WxH (default 1920x1080)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
+    p.add_argument("--scene", default="gpt2", help="scene of nn3d.bench.scenes (default gpt2)")
+    p.add_argument("--json", help="write the records (and the machine) to this JSON file")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    net, acts = content(args.scene)
+    print(f"{args.scene}: {net.n_neurons:,} neurons, traced in {time.perf_counter() - t0:.1f} s; "
+          f"load average {machine().get('loadavg_1min', '?')}", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        records = measure(net, acts, args.frames, args.size, args.workers, folder)
+    print_table(records, ["name", "workers", "frames", "size", "s", "frames_per_s", "speedup_vs_1_worker",
+                          "speedup_vs_single", "ray_start_s"],
+                title=f"record: {args.scene} orbit, MP4 (load average after: {machine().get('loadavg_1min', '?')})")
+    if args.json:
+        write_json(args.json, records, suite="record", scene=args.scene)

@@ -1,0 +1,140 @@
+"""Videos rendered as frame shards on Ray (nn3d.render.shards): the same frames as one process, a killed
+worker's range retried, the file written only when every range is done, one-line errors. One local Ray
+session (2 CPUs) is shared by the module's tests."""
+
+import gc
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from nn3d import synthetic
+from nn3d.activations import Activations
+from nn3d.cli import main
+from nn3d.render.output_files import CaptureError
+from nn3d.render.shards import FAULT_ENV, frame_ranges
+from nn3d.render.video import record
+
+FRAMES, SIZE = 10, (160, 120)
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    pytest.importorskip("ray")
+    from nn3d.render.shards import ray_session
+
+    with ray_session(2, None) as ray:  # the videos below use this session rather than starting their own
+        yield ray
+
+
+@pytest.fixture(scope="module")
+def content():
+    net = synthetic.mlp([12, 10, 8, 4], seed=0)
+    acts = Activations(np.random.default_rng(0).standard_normal((3, net.n_neurons)).astype(np.float32))
+    return net, acts
+
+
+def frames_of(path):
+    """All frames of a video (as tests/test_capture.py decodes them: imageio's ffmpeg reader leaves pipes to
+    the garbage collector, collected here with their ResourceWarning)."""
+    import imageio.v2 as iio2
+    import imageio.v3 as iio
+
+    if str(path).endswith(".gif"):
+        return iio.imread(path, index=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        with iio2.get_reader(path) as reader:
+            frames = np.stack([f for f in reader])
+        gc.collect()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def single(content, tmp_path_factory):
+    """The single-process renders the sharded ones must equal: a GIF playing the samples, an MP4 of the
+    forward pass."""
+    net, acts = content
+    d = tmp_path_factory.mktemp("single")
+    gif = record(net, acts, d / "one.gif", frames=FRAMES, size=SIZE, animate="samples", progress=False)
+    mp4 = record(net, acts, d / "one.mp4", frames=FRAMES, size=SIZE, animate="forward", progress=False)
+    return frames_of(gif), frames_of(mp4)
+
+
+def test_frame_ranges_are_contiguous_and_even():
+    assert frame_ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert frame_ranges(2, 5) == [(0, 1), (1, 2)]
+    for frames, parts in [(1, 1), (7, 2), (120, 8), (5, 5)]:
+        r = frame_ranges(frames, parts)
+        assert r[0][0] == 0 and r[-1][1] == frames and all(a[1] == b[0] for a, b in zip(r, r[1:]))
+        assert max(b - a for a, b in r) - min(b - a for a, b in r) <= 1
+
+
+def test_two_workers_equal_single_process(ray_session, content, single, tmp_path):
+    net, acts = content
+    gif = record(net, acts, tmp_path / "two.gif", frames=FRAMES, size=SIZE, animate="samples", progress=False,
+                 workers=2)
+    mp4 = record(net, acts, tmp_path / "two.mp4", frames=FRAMES, size=SIZE, animate="forward", progress=False,
+                 workers=2)
+    for got, want in zip((frames_of(gif), frames_of(mp4)), single):
+        assert got.shape == want.shape == (FRAMES, SIZE[1], SIZE[0], 3)
+        np.testing.assert_array_equal(got, want)
+    assert len({f.tobytes() for f in single[0]}) > 1  # the frames differ: a wrong order would show
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["two.gif", "two.mp4"]  # no segment or temp left
+
+
+def test_killed_worker_range_is_retried(ray_session, content, single, tmp_path, monkeypatch):
+    net, acts = content
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv(FAULT_ENV, f"1:exit:{marks}")  # range 1's first attempt dies half way
+    out = record(net, acts, tmp_path / "retried.gif", frames=FRAMES, size=SIZE, animate="samples",
+                 progress=False, workers=2)
+    assert (marks / "range-1.failed").exists()  # the fault did happen
+    np.testing.assert_array_equal(frames_of(out), single[0])
+
+
+def test_range_failing_every_attempt_writes_nothing(ray_session, content, tmp_path, monkeypatch):
+    net, acts = content
+    monkeypatch.setenv(FAULT_ENV, f"0:always:{tmp_path}")
+    with pytest.raises(CaptureError, match=r"frames 0\.\.4 failed after 4 attempts: test fault") as e:
+        record(net, acts, tmp_path / "never.mp4", frames=FRAMES, size=SIZE, progress=False, workers=2)
+    assert "\n" not in str(e.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["range-0.failed"]  # no video, no temporary file
+
+
+def test_bad_address_is_one_line(content, tmp_path, capsys):
+    pytest.importorskip("ray")
+    net, acts = content
+    with pytest.raises(CaptureError, match="cannot reach the Ray cluster at 127.0.0.1:1"):
+        record(net, acts, tmp_path / "x.gif", frames=2, size=SIZE, ray_address="127.0.0.1:1")
+    with pytest.raises(CaptureError, match="bad Ray address 'nowhere'"):
+        record(net, acts, tmp_path / "x.gif", frames=2, size=SIZE, workers=2, ray_address="nowhere")
+    rc = main(["record", "synthetic:mlp:4,3", "-o", str(tmp_path / "x.mp4"), "--frames", "2", "--size", "64x48",
+               "--workers", "2", "--ray-address", "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("nn3d: error: cannot reach the Ray cluster") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_without_ray_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    rc = main(["record", "synthetic:mlp:4,3", "-o", str(tmp_path / "x.gif"), "--workers", "2"])
+    err = capsys.readouterr()
+    assert rc == 2 and err.err == "nn3d: error: rendering with --workers needs Ray: pip install nn3d[ray]\n"
+    assert "layers" not in err.out  # refused before the model was loaded
+    assert not list(tmp_path.iterdir())
+
+
+def test_workers_must_be_positive(content, tmp_path):
+    net, acts = content
+    with pytest.raises(CaptureError, match="workers must be a whole number >= 1"):
+        record(net, acts, tmp_path / "x.gif", frames=2, size=SIZE, workers=0)
+
+
+def test_cli_workers_writes_the_same_video(ray_session, tmp_path):
+    args = ["record", "synthetic:mlp:6,5,4", "--frames", "6", "--size", "96x64", "--animate", "forward"]
+    assert main([*args, "-o", str(tmp_path / "one.gif")]) == 0
+    assert main([*args, "-o", str(tmp_path / "two.gif"), "--workers", "2"]) == 0
+    np.testing.assert_array_equal(frames_of(tmp_path / "two.gif"), frames_of(tmp_path / "one.gif"))
