@@ -59,6 +59,9 @@ class LabServer:
                          ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
             env[var] = str(self.scratch / sub)
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
+        settings = self.scratch / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True, exist_ok=True)  # no "get notified about Jupyter news?" toast over the page
+        (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
         env["JUPYTER_PLATFORM_DIRS"] = "1"  # no deprecation warning about the folders' future defaults
         cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
@@ -181,11 +184,36 @@ def wait_frame(page, timeout: float, after: str | None = None) -> str:
                    arg=[RFB_IMG, after])
 
 
-def shot(page, selector: str = RFB_IMG) -> np.ndarray:
-    """Screenshot of the element ``selector`` as an (h, w, 3) uint8 array."""
+def wait_still(page, timeout: float, quiet: float = 0.6) -> str:
+    """Wait until the widget's frame has not changed for ``quiet`` seconds (the frames a drag queued are in)."""
+    deadline = time.monotonic() + timeout
+    src, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = page.evaluate("(sel) => document.querySelector(sel).src", RFB_IMG)
+        if now != src:
+            src, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return src
+        time.sleep(0.1)
+    raise TimeoutError(f"the widget kept sending new frames for {timeout:.0f} s")
+
+
+def page_crop(page, selector: str = RFB_IMG) -> np.ndarray:
+    """A screenshot of the page cropped to the element ``selector``'s bounding box: (h, w, 3) uint8."""
     import imageio.v3 as iio
 
-    return np.asarray(iio.imread(page.locator(selector).first.screenshot(timeout=20_000), extension=".png"))[..., :3]
+    box = page.locator(selector).first.bounding_box(timeout=10_000)
+    assert box and box["width"] > 1 and box["height"] > 1, f"{selector} has no size on the page: {box}"
+    full = np.asarray(iio.imread(page.screenshot(timeout=20_000), extension=".png"))[..., :3]
+    x0, y0 = int(round(box["x"])), int(round(box["y"]))
+    return full[y0: y0 + int(round(box["height"])), x0: x0 + int(round(box["width"]))]
+
+
+def save_png(img: np.ndarray, path: Path) -> None:
+    import imageio.v3 as iio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, img)
 
 
 def drag(page, selector: str, dx: float, dy: float, steps: int = 12) -> None:
