@@ -54,7 +54,8 @@ class Explorer:
         None or a number of rows).
     hud : show the HUD, colour bar and layer labels.
     camera : a CameraState or a camera JSON file to start from.
-    show : open a window (needs a display).
+    show : open a window (needs a display), or show the canvas ``app`` makes (a notebook widget).
+    app : the canvas's VisPy Application (None: the process's backend); its timers run playback.
     panels : analysis panels beside the 3D view (see :mod:`nn3d.render.panels`), following the selected
         layer and the frame; a click on the training curves jumps to that step. True, or the
         :class:`nn3d.analysis.Source` they read (e.g. one holding the model, to capture attention maps).
@@ -69,7 +70,7 @@ class Explorer:
                  k: int = 4, budget: int | None = None, rule: str = "contribution", colormap: str = "viridis",
                  normalisation: str = "layer", title: str | None = None, hud: bool = False,
                  camera: CameraState | str | Path | None = None, show: bool = False, panels=False,
-                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto"):
+                 recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto", app=None):
         if activations is not None:
             if activations.n_neurons != net.n_neurons:
                 raise NetworkError(f"activations have {activations.n_neurons} neurons, network {net.n_neurons}")
@@ -83,7 +84,7 @@ class Explorer:
         placed = layout(net, spacing=spacing, conv=conv, fold=fold)
         self.scene = NetworkScene(net, placed, self._edges(frame), size=size,
                                   colormap=colormap, normalisation=normalisation, show=show,
-                                  title=f"nn3d: {net.name}")
+                                  title=f"nn3d: {net.name}", app=app)
         self.canvas, self.view = self.scene.canvas, self.scene.view
         self.overlays = Overlays(self.canvas, self.view, net, self.scene.layout, self.scene.lut,
                                  title=self.scene.title)
@@ -110,10 +111,11 @@ class Explorer:
             self.set_camera(camera_file.load(camera)[0] if isinstance(camera, (str, Path)) else camera)
         self._settle = None
         if show and self._software_gl():  # keep a drag responsive: the strongest edges while moving, all after
-            from vispy import app
+            from vispy.app import Timer
 
             self.scene.edges.motion_budget = MOTION_EDGES
-            self._settle = app.Timer(interval=0.2, iterations=1, start=False, connect=lambda ev: self.canvas.update())
+            self._settle = Timer(interval=0.2, iterations=1, start=False, connect=lambda ev: self.canvas.update(),
+                                 app=self.canvas.app)
         self._connect()
 
     def _make_panels(self, source, recording):
@@ -243,7 +245,7 @@ class Explorer:
         if self.canvas.app.backend_name.lower() != "egl" and self._timer is None:
             from vispy import app
 
-            self._timer = app.Timer(interval=0.25, connect=lambda ev: self._tick(), start=False)
+            self._timer = app.Timer(interval=0.25, connect=lambda ev: self._tick(), start=False, app=self.canvas.app)
         if self._timer is not None:
             self._timer.interval = 0.25 / self.speed
             self._timer.start() if self.playing else self._timer.stop()

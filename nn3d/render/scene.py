@@ -40,6 +40,8 @@ class NetworkScene:
     normalisation : "layer" (each layer to its own range) or "global"; ranges are the 1st–99th
         percentile (:data:`~nn3d.kernels.ROBUST_PERCENTILE`), so one outlier does not wash out a layer.
     show : open a window (needs a display); otherwise the canvas renders offscreen.
+    app : the VisPy Application (or backend name) of the canvas; None: the process's (:func:`ensure_backend`).
+        A notebook's widget canvas (:mod:`nn3d.render.notebook`) takes no Escape/F11 keys, which would close it.
     explicit_positions : upload every neuron's position (16 B per neuron: the renderer before positions were
         computed in the vertex shader, kept as the benchmarks' baseline); by default the GPU gets the layout's
         placement rows and one level byte per neuron (:class:`~nn3d.render.visuals.NeuronsVisual`).
@@ -48,7 +50,7 @@ class NetworkScene:
     def __init__(self, net: Network, layout: Layout, edges: EdgeSet, size=(1200, 800),
                  colormap: str = "viridis", normalisation: str = "layer", radius: float | None = None,
                  show: bool = False, title: str = "nn3d", bgcolor: str = BACKGROUND, diverging: str = "coolwarm",
-                 explicit_positions: bool = False):
+                 explicit_positions: bool = False, app=None):
         ensure_backend()
         from vispy import scene
 
@@ -64,7 +66,7 @@ class NetworkScene:
         self.signed = np.full(n_ranges, not self.split)  # per range (layer, or one global): diverging rule
         try:
             self.canvas = scene.SceneCanvas(size=tuple(size), show=show, title=title, bgcolor=bgcolor,
-                                            keys="interactive")
+                                            keys="interactive" if app is None else None, app=app)
         except Exception as e:
             raise BackendError(f"could not create a {size[0]}x{size[1]} GL canvas: {e}") from e
         self.view = self.canvas.central_widget.add_view()

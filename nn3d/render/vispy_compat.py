@@ -20,12 +20,19 @@ Why each is needed:
 - :func:`draw_arrays`: a visual that draws its points in many chunks, each with its own uniforms, issues
   ``glDrawArrays`` itself; ``Program.draw`` draws all of a buffer at once.
 - :func:`child_widgets`: the widgets a grid lays out (the panel column takes the 3-D view out of that layout).
+- :func:`rfb_module`, :func:`rfb_context`, :func:`rfb_set_size`, :func:`app_with_canvas`, :func:`make_current`:
+  the notebook widget (:mod:`nn3d.render.notebook`) is VisPy's jupyter_rfb canvas backend, subclassed: its GL
+  context is VisPy's ``OffscreenContext`` (a hidden glfw window, which needs a display), so the subclass is
+  built with another one; its size is the browser's last resize event (1x1 in a kernel run headless), so the
+  subclass sets it; and an Application whose canvases are that subclass is not something VisPy can be asked for.
 
 Subclass hooks of ``vispy.visuals.Visual`` (``_draw_mode``, ``_prepare_transforms``, ``_compute_bounds``) are
 VisPy's documented way to write a visual; the visuals use them directly and the test pins them too.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -99,3 +106,56 @@ def set_arcball_rotation(camera, quaternion) -> None:
 def child_widgets(widget) -> list:
     """The widgets ``widget`` lays out (those added with ``add_widget``/``add_view``), as a new list."""
     return list(widget._widgets)
+
+
+def rfb_module():
+    """VisPy's jupyter_rfb backend module (``CanvasBackend`` is the widget; needs ``jupyter_rfb``)."""
+    from vispy.app.backends import _jupyter_rfb
+
+    return _jupyter_rfb
+
+
+@contextmanager
+def rfb_context(factory):
+    """Inside, jupyter_rfb canvases being built take their GL context from ``factory()`` (an object with
+    ``make_current()`` and ``close()``) instead of VisPy's ``OffscreenContext``."""
+    module = rfb_module()
+    saved, module.OffscreenContext = module.OffscreenContext, factory
+    try:
+        yield
+    finally:
+        module.OffscreenContext = saved
+
+
+def rfb_set_size(backend, logical, physical) -> None:
+    """Give a jupyter_rfb canvas backend its logical and physical (framebuffer) sizes, as its resize event
+    handler does, without scheduling the resize event (the caller emits it when the canvas needs it)."""
+    backend._logical_size = tuple(logical)
+    backend._physical_size = tuple(physical)
+    backend._helper.set_physical_size(*physical)
+
+
+def rfb_sizes(backend) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A jupyter_rfb canvas backend's (logical, physical) sizes."""
+    return tuple(backend._logical_size), tuple(backend._physical_size)
+
+
+def app_with_canvas(name: str, canvas_backend):
+    """A VisPy Application on backend ``name`` whose canvases are ``canvas_backend`` (a subclass of that
+    backend's ``CanvasBackend``); other Applications and VisPy's module are unchanged."""
+    import types
+
+    from vispy.app import Application
+
+    application = Application(name)
+    real = application.backend_module
+    module = types.SimpleNamespace(**{k: getattr(real, k) for k in dir(real) if not k.startswith("__")})
+    module.CanvasBackend = canvas_backend
+    application._backend_module = module
+    return application
+
+
+def make_current(canvas) -> None:
+    """Make ``canvas``'s GL context current without making it VisPy's current canvas (its backend only: a
+    canvas that lends its context to another keeps the other one current for VisPy)."""
+    canvas._backend._vispy_set_current()
