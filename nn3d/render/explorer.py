@@ -157,7 +157,8 @@ class Explorer:
     @camera_path.setter
     def camera_path(self, path) -> None:
         self._camera_path = Path(path).absolute()
-        self.overlays.help.text = help_text(self.keymap.help())  # the P key's description names the file
+        # the P key's description names the file
+        self.overlays.help.text = help_text(self.keymap.help(), self.scene.esc_quits)
 
     def _subscribe(self) -> None:
         on = self.state.events.connect
@@ -191,8 +192,9 @@ class Explorer:
                 log.warning("nn3d: %d NaN activation(s) in frame %d, drawn in grey", n_nan, frame)
             values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
         edges = select_edges(self.net, k=self.k, budget=self.budget, rule=self.rule, activations=values)
-        if edges.note:
+        if edges.note and edges.note != getattr(self, "_note", None):  # once, not on every frame of a replay
             log.warning("nn3d: %s", edges.note)
+        self._note = edges.note
         return edges
 
     @property
@@ -248,7 +250,10 @@ class Explorer:
             self._timer = app.Timer(interval=0.25, connect=lambda ev: self._tick(), start=False, app=self.canvas.app)
         if self._timer is not None:
             self._timer.interval = 0.25 / self.speed
-            self._timer.start() if self.playing else self._timer.stop()
+            if self.playing:
+                self._timer.start()
+            elif self._timer.running:  # a stopped timer stopped again fails on some backends (jupyter_rfb)
+                self._timer.stop()
 
     def _tick(self) -> None:
         if self.playing:
@@ -409,7 +414,8 @@ class Explorer:
             # once the camera stops, one more frame draws every edge. Restart, not start: a one-shot VisPy
             # timer that has fired stays "running" until its next tick, and start() does nothing meanwhile,
             # so on slow GL (frames longer than the interval) the last moving frame's start() was lost
-            self._settle.stop()
+            if self._settle.running:  # stopping a stopped timer fails on some backends (jupyter_rfb)
+                self._settle.stop()
             self._settle.start()
 
     def on_key_press(self, event) -> None:
@@ -452,7 +458,7 @@ class Explorer:
         return image
 
     def close(self) -> None:
-        if self._timer is not None:
+        if self._timer is not None and self._timer.running:
             self._timer.stop()
         self.scene.close()
 

@@ -12,7 +12,10 @@ Two things differ from VisPy's own backend, in :class:`_WidgetBackend`: the GL c
 the process's backend (EGL headless; VisPy's hidden glfw window needs a display, which a Jupyter server
 rarely has), and the canvas has its requested size from the start (VisPy's waits for the browser's first
 resize event, which a notebook executed headless never sends). Browser key names ("w", "ArrowLeft", " ")
-become VisPy's ("W", "Left", "Space"), as the window's backend names them.
+become VisPy's ("W", "Left", "Space"), as the window's backend names them. And its GL work stays on the thread
+that made it: JupyterLab sends widget messages through a kernel *subshell*, another thread, where the GL
+context (current on the kernel's main thread) cannot be made current; events from there are handed to the main
+thread's asyncio loop, and a frame asked for there is drawn on that loop and sent with ``send_frame``.
 
 :func:`show` renders a still image (:class:`StillImage`, displayed as PNG); a kernel without ``jupyter_rfb``
 gets one from :func:`explore` too, through :class:`StillExplorer`, with one line saying what to install.
@@ -20,9 +23,12 @@ gets one from :func:`explore` too, through :class:`StillExplorer`, with one line
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import logging
+import threading
+import traceback
 
 import numpy as np
 
@@ -82,6 +88,8 @@ class _Snapshots:
     def snapshot(self, size=None) -> StillImage:
         """The current view as a :class:`StillImage` (PNG), at the canvas's size or ``size`` (width,
         height; the canvas's aspect ratio is kept for any other size by rendering at that aspect)."""
+        if self.hud_on:  # the HUD's text is written before a draw; this render is not one
+            self.overlays.hud.text = self._hud_text()
         return StillImage(offscreen.render_image(self, size or tuple(self.canvas.size)))
 
 
@@ -111,16 +119,25 @@ class _HiddenContext:
         self._canvas.close()
 
 
+def _running_loop():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # no loop here (a script, a test): events and draws stay on the calling thread
+        return None
+
+
 @functools.lru_cache(maxsize=1)
 def _widget_backend():
     """The widget canvas backend class (built on first use: it needs jupyter_rfb)."""
     base = rfb_module().CanvasBackend
 
     class _WidgetBackend(base):
-        __doc__ = f"VisPy's {NOTEBOOK} canvas backend with a context of our own, its size from the start and " \
-                  "VisPy's key names (see the module docstring)."
+        __doc__ = f"VisPy's {NOTEBOOK} canvas backend with a context of our own, its size from the start, " \
+                  "VisPy's key names, and its GL work on the thread that made it (see the module docstring)."
 
         def __init__(self, vispy_canvas, **kwargs):
+            self._home = threading.current_thread(), _running_loop()
+            self._deferred_draw = False  # a frame asked for from another thread, queued on the home loop
             with rfb_context(_HiddenContext):
                 super().__init__(vispy_canvas, **kwargs)
 
@@ -130,10 +147,43 @@ def _widget_backend():
             ratio = pw / max(lw, 1)
             rfb_set_size(self, (int(w), int(h)), (max(1, round(w * ratio)), max(1, round(h * ratio))))
 
+        def _away(self) -> bool:
+            """Whether this call came on another thread than the widget's (a kernel subshell's)."""
+            thread, loop = self._home
+            return loop is not None and threading.current_thread() is not thread and not loop.is_closed()
+
+        def _at_home(self, call, *args) -> None:
+            """Run ``call(*args)`` on the home thread's loop; its errors go to the widget's output area."""
+
+            def run():
+                try:
+                    call(*args)
+                except Exception:
+                    self.print(traceback.format_exc())
+
+            self._home[1].call_soon_threadsafe(run)
+
         def handle_event(self, event):
             if event.get("type", event.get("event_type")) in ("key_down", "key_up") and "key" in event:
                 event = {**event, "key": vispy_key(event["key"])}
-            super().handle_event(event)
+            if self._away():
+                self._at_home(base.handle_event, self, event)
+            else:
+                base.handle_event(self, event)
+
+        def get_frame(self):
+            if not self._away():
+                return base.get_frame(self)
+            if not self._deferred_draw:  # one queued at a time: it draws the latest state
+                self._deferred_draw = True
+                self._at_home(self._draw_at_home)
+            return None  # jupyter_rfb's asynchronous use: the frame comes through send_frame
+
+        def _draw_at_home(self):
+            self._deferred_draw = False
+            frame = base.get_frame(self)
+            if frame is not None:
+                self.send_frame(frame)
 
     return _WidgetBackend
 
@@ -169,9 +219,9 @@ def explore(net: Network, activations: Activations | None = None, still: bool = 
             **options) -> Explorer:
     """The explorer inline in a notebook: a :class:`NotebookExplorer` (a widget), or with ``still`` (no
     ``jupyter_rfb``) a :class:`StillExplorer` (a PNG) and one line saying what to install. ``options`` as for
-    :class:`~nn3d.render.explorer.Explorer`; the window's ``run`` and ``close_after`` mean nothing here."""
-    options.pop("run", None)
-    options.pop("close_after", None)
+    :class:`~nn3d.render.explorer.Explorer`; the window's ``run``, ``close_after`` and ``show`` mean nothing here."""
+    for window_only in ("run", "close_after", "show"):
+        options.pop(window_only, None)
     if still:
         log.warning("nn3d: no interactive widget without jupyter_rfb, showing a still image: %s", NOTEBOOK_HINT)
         return StillExplorer(net, activations, size=size, hud=options.pop("hud", True), **options)

@@ -20,9 +20,10 @@ from . import labels as screen_labels
 MOUSE_HELP = "mouse: drag rotate (fly: look) · scroll zoom · click pick · panels: click a neuron or the curves"
 
 
-def help_text(keys: str) -> str:
-    """The help overlay: the mouse, then the keys (the explorer's keymap writes ``keys``), then Esc (VisPy's)."""
-    return f"{MOUSE_HELP}\n{keys}\nEsc  quit"
+def help_text(keys: str, esc_quits: bool = True) -> str:
+    """The help overlay: the mouse, then the keys (the explorer's keymap writes ``keys``), then Esc (VisPy's,
+    on canvases that have it: not a notebook widget's)."""
+    return f"{MOUSE_HELP}\n{keys}" + ("\nEsc  quit" if esc_quits else "")
 
 
 TEXT = dict(color="white", anchor_x="left", anchor_y="bottom", font_size=9)

@@ -69,6 +69,7 @@ class NetworkScene:
                                             keys="interactive" if app is None else None, app=app)
         except Exception as e:
             raise BackendError(f"could not create a {size[0]}x{size[1]} GL canvas: {e}") from e
+        self.esc_quits = app is None  # VisPy's "interactive" keys: Escape closes the canvas
         self.view = self.canvas.central_widget.add_view()
         self.levels = np.full(net.n_neurons, (255 - 1) // 2, dtype=np.uint8)
         table = None if explicit_positions else layout.placement
