@@ -115,7 +115,7 @@ class LabServer:
 
 
 @contextlib.contextmanager
-def chromium_page(executable: str, size: tuple[int, int] = (1280, 1000)):
+def chromium_page(executable: str, size: tuple[int, int] = (1280, 1200)):
     """A Playwright page in headless ``executable`` (device scale 1: one screenshot pixel per CSS pixel)."""
     from playwright.sync_api import sync_playwright
 
@@ -199,14 +199,14 @@ def wait_still(page, timeout: float, quiet: float = 0.6) -> str:
 
 
 def page_crop(page, selector: str = RFB_IMG) -> np.ndarray:
-    """A screenshot of the page cropped to the element ``selector``'s bounding box: (h, w, 3) uint8."""
+    """A screenshot of the page clipped to the element ``selector`` (scrolled into view first): (h, w, 3) uint8."""
     import imageio.v3 as iio
 
-    box = page.locator(selector).first.bounding_box(timeout=10_000)
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed(timeout=10_000)
+    box = element.bounding_box(timeout=10_000)
     assert box and box["width"] > 1 and box["height"] > 1, f"{selector} has no size on the page: {box}"
-    full = np.asarray(iio.imread(page.screenshot(timeout=20_000), extension=".png"))[..., :3]
-    x0, y0 = int(round(box["x"])), int(round(box["y"]))
-    return full[y0: y0 + int(round(box["height"])), x0: x0 + int(round(box["width"]))]
+    return np.asarray(iio.imread(element.screenshot(timeout=20_000, animations="disabled"), extension=".png"))[..., :3]
 
 
 def save_png(img: np.ndarray, path: Path) -> None:
@@ -218,7 +218,9 @@ def save_png(img: np.ndarray, path: Path) -> None:
 
 def drag(page, selector: str, dx: float, dy: float, steps: int = 12) -> None:
     """Press the left button at the element's centre, move by (dx, dy) in ``steps`` moves, release."""
-    box = page.locator(selector).first.bounding_box(timeout=10_000)
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed(timeout=10_000)
+    box = element.bounding_box(timeout=10_000)
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()

@@ -97,7 +97,7 @@ def _assert_shows_network(img: np.ndarray, when: str) -> None:
     assert cols[-1] - cols[0] >= img.shape[1] // 4, f"{when}: the network spans columns {cols[0]}..{cols[-1]} only"
 
 
-def test_explore_widget_in_jupyterlab_shows_the_network_and_turns_on_drag(lab, chromium):
+def test_explore_widget_in_jupyterlab_shows_the_network_and_turns_on_drag(lab, chromium, tmp_path):
     start = time.monotonic()
 
     def left(cap: float) -> float:
@@ -118,7 +118,10 @@ def test_explore_widget_in_jupyterlab_shows_the_network_and_turns_on_drag(lab, c
         bd.wait_frame(page, timeout=left(20), after=first)
         bd.wait_still(page, timeout=left(10))
         after = bd.page_crop(page)
-    assert after.shape == before.shape
+    assert after.shape == before.shape, f"the widget was {before.shape[:2]} before the drag, {after.shape[:2]} after"
     changed = (np.abs(after.astype(int) - before.astype(int)).max(-1) > 40).mean()
-    assert changed >= 0.01, f"the drag changed only {changed:.2%} of the widget's pixels"
+    if changed < 0.01:
+        for name, img in (("before", before), ("after", after)):
+            bd.save_png(img, tmp_path / f"drag-{name}.png")
+        pytest.fail(f"the drag changed only {changed:.2%} of the widget's pixels (see {tmp_path}/drag-*.png)")
     _assert_shows_network(after, "after the drag")
