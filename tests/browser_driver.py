@@ -27,7 +27,7 @@ import numpy as np
 
 CHROMIUM_ENV = "NN3D_CHROMIUM"  # a Chromium/Chrome binary to use instead of the one on PATH
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-RFB_IMG = "img.renderview-view"  # jupyter_rfb's view: an <img> whose src is each new frame (a blob: URL)
+RFB_IMG = "img.renderview-view"  # jupyter_rfb's view: an <img> whose src is each new frame (blob: or data: URL)
 
 
 def find_chromium() -> str | None:
@@ -62,6 +62,9 @@ class LabServer:
         settings = self.scratch / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
         settings.mkdir(parents=True, exist_ok=True)  # no "get notified about Jupyter news?" toast over the page
         (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+        tracker = settings.parent / "notebook-extension"  # every cell in the DOM (no windowing): outputs below the
+        tracker.mkdir(exist_ok=True)  # fold exist, so the widget can be found and scrolled to
+        (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
         env["JUPYTER_PLATFORM_DIRS"] = "1"  # no deprecation warning about the folders' future defaults
         cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
@@ -177,9 +180,12 @@ def run_all_cells(page, timeout: float) -> None:
 
 def wait_frame(page, timeout: float, after: str | None = None) -> str:
     """Wait until the rfb widget's <img> shows a loaded frame (other than ``after``, the src of an earlier one);
-    returns its src."""
+    returns its src. The widget is scrolled into view first: jupyter_rfb sends no frames to a hidden view."""
+    wait_js(page, "(sel) => document.querySelector(sel)", "the notebook shows no jupyter_rfb widget", timeout,
+            arg=RFB_IMG)
+    page.locator(RFB_IMG).first.scroll_into_view_if_needed(timeout=10_000)
     return wait_js(page, """([sel, after]) => { const img = document.querySelector(sel);
-        return img && img.complete && img.naturalWidth > 1 && img.src.startsWith('blob:') && img.src !== after
+        return img && img.complete && img.naturalWidth > 1 && img.src !== after
                && img.src; }""", "the widget showed no " + ("new frame" if after else "frame"), timeout,
                    arg=[RFB_IMG, after])
 
