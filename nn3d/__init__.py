@@ -75,7 +75,7 @@ def record(net, out, activations=None, path="orbit", frames=120, fps=30, animate
     ``workers``: render frame ranges as that many Ray tasks (a local Ray, or the cluster at ``ray_address``;
     needs ``nn3d[ray]``), the same video as one process renders. Returns the path written. ``options`` as for
     :func:`explore` (frame, colormap, k, budget, title, ...)."""
-    from .render.video import record as _record
+    from .render.shards import record as _record
 
     net, activations = _network(net, activations)
     return _record(net, activations, out, path=path, frames=frames, fps=fps, animate=animate, size=size,

@@ -13,8 +13,7 @@ from nn3d import synthetic
 from nn3d.activations import Activations
 from nn3d.cli import main
 from nn3d.render.output_files import CaptureError
-from nn3d.render.shards import FAULT_ENV, frame_ranges
-from nn3d.render.video import record
+from nn3d.render.shards import FAULT_ENV, frame_ranges, record
 
 FRAMES, SIZE = 10, (160, 120)
 

@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..render.video import record
+    from ..render.shards import record
 
     if args.workers is not None or args.ray_address is not None:
         from ..render.shards import import_ray

@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import camera_pose
 from ..progress import progress as make_progress
+from . import video
 from .output_files import CaptureError
 from .video import encode_video, render_frames, write_atomically
 
@@ -174,9 +175,23 @@ def _task_error(e: BaseException, start: int, stop: int) -> CaptureError:
     return CaptureError(f"frames {start}..{stop - 1} failed after {RETRIES + 1} attempts: {_first_line(cause)}")
 
 
+def record(net, activations, out, path="orbit", frames: int = 120, fps: float = 30, animate=None,
+           size=(1280, 720), progress: bool = True, workers: int | None = None, ray_address: str | None = None,
+           **scene_options) -> Path:
+    """:func:`nn3d.render.video.record`, with ``workers`` Ray tasks rendering contiguous frame ranges (a local
+    Ray, or the cluster at ``ray_address``) when either is given: the same frames as in one process."""
+    if workers is None and ray_address is None:
+        return video.record(net, activations, out, path=path, frames=frames, fps=fps, animate=animate, size=size,
+                            progress=progress, **scene_options)
+    out = Path(out)
+    kind = video.check_record_args(out, path, frames, fps, animate, activations, size)
+    return record_sharded(net, activations, out, kind, frames, fps, animate, size, progress, workers, ray_address,
+                          scene_options)
+
+
 def record_sharded(net, activations, out: Path, kind, frames, fps, animate, size, progress, workers,
                    ray_address, scene_options) -> Path:
-    """:func:`nn3d.render.video.record` with ``workers`` Ray tasks (arguments already checked by it)."""
+    """:func:`record` with ``workers`` Ray tasks (arguments already checked)."""
     if workers is None:
         workers = 1
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:

@@ -245,27 +245,19 @@ def check_record_args(out, path, frames, fps, animate, activations, size) -> str
 
 
 def record(net: Network, activations: Activations | None, out, path="orbit", frames: int = 120, fps: float = 30,
-           animate: str | None = None, size=(1280, 720), progress: bool = True, workers: int | None = None,
-           ray_address: str | None = None, **scene_options) -> Path:
+           animate: str | None = None, size=(1280, 720), progress: bool = True, **scene_options) -> Path:
     """Render a video of ``net`` along a camera ``path`` to ``out`` (.mp4 or .gif); returns the path written.
 
     ``path``: "orbit", "through", a keyframe JSON file (saved camera states) or a list of CameraStates.
     ``animate``: None (still activations of ``scene_options["frame"]``), "forward", "backward", "samples" or
     "training".
-    ``workers``: render contiguous frame ranges in that many Ray tasks (:mod:`nn3d.render.shards`; a local
-    Ray, or the cluster at ``ray_address``), the same frames as in one process.
+    (:func:`nn3d.render.shards.record` is this with frame ranges rendered in Ray tasks.)
     ``scene_options`` go to :class:`~nn3d.render.explorer.Explorer` (frame, colormap, k, budget, title, ...).
     Bad input raises :class:`CaptureError` (or :class:`~nn3d.camera_pose.CameraFileError`), both ValueErrors with a
     one-line message, before anything is rendered; nothing is left behind on failure.
     """
     out = Path(out)
     kind = check_record_args(out, path, frames, fps, animate, activations, size)
-    if workers is not None or ray_address is not None:
-        from .shards import record_sharded
-
-        return record_sharded(net, activations, out, kind, frames, fps, animate, size, progress,
-                              workers, ray_address, scene_options)
-
     def encode(tmp: Path) -> None:
         bar = make_progress(frames, f"recording {out.name}", unit="frame", enabled=progress)
         try:
