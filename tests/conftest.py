@@ -103,3 +103,27 @@ def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run.nn3d"
     train_digits.train(str(out), epochs=3, every=5)
     return out
+
+
+@pytest.fixture
+def lone_panel():
+    """A canvas holding one panel of each asked kind, as `nn3d plot` draws it."""
+    from vispy import scene
+
+    from nn3d.render.backend import ensure_backend
+    from nn3d.render.panels import PANELS
+
+    ensure_backend()
+    made = []
+
+    def make(kind, source, layer, frame=0, size=(400, 300)):
+        canvas = scene.SceneCanvas(size=size, show=False, bgcolor="black")
+        panel = PANELS[kind](parent=canvas.scene)
+        panel.set_rect(0, 0, *size)
+        panel.update(source, layer, frame)
+        made.append(canvas)
+        return panel, canvas.render(alpha=True)
+
+    yield make
+    for c in made:
+        c.close()

@@ -5,7 +5,6 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from vispy import scene
 from vispy.util import keys
 
 from nn3d import synthetic
@@ -14,7 +13,6 @@ from nn3d.cli import main as plot_main
 from nn3d.colormaps import lut
 from nn3d.kernels import rgba
 from nn3d.network import Connection, Network
-from nn3d.render.backend import ensure_backend
 from nn3d.render.explorer import Explorer
 from nn3d.render.panels import PANELS
 
@@ -35,25 +33,6 @@ def replay(run_file):
     ex.scene.edges.visible = False
     yield ex
     ex.close()
-
-
-@pytest.fixture
-def lone_panel():
-    """A canvas holding one panel of each asked kind, as `nn3d plot` draws it."""
-    ensure_backend()
-    made = []
-
-    def make(kind, source, layer, frame=0, size=(400, 300)):
-        canvas = scene.SceneCanvas(size=size, show=False, bgcolor="black")
-        panel = PANELS[kind](parent=canvas.scene)
-        panel.set_rect(0, 0, *size)
-        panel.update(source, layer, frame)
-        made.append(canvas)
-        return panel, canvas.render(alpha=True)
-
-    yield make
-    for c in made:
-        c.close()
 
 
 def luminance(rgb):

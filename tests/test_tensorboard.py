@@ -21,6 +21,7 @@ LOSS_STEPS = [0, 3, 7, 12, 20]
 ACC_STEPS = [0, 10, 20]
 HIST_STEPS = [0, 10, 20]
 EDGES = np.linspace(-2.0, 2.0, 9)
+PANEL_SIZE = (500, 320)  # the panels as the explorer column draws them: room for a legend row
 
 
 class Net(torch.nn.Module):
@@ -74,11 +75,11 @@ def test_read_log_gives_the_logged_scalars_and_histogram_buckets(logdir):
     np.testing.assert_array_equal(log.steps, sorted(set(LOSS_STEPS + ACC_STEPS + HIST_STEPS)))
 
 
-def test_curves_panel_shows_the_same_values_at_the_same_steps(logdir, model_net, lone_panel_tb):
+def test_curves_panel_shows_the_same_values_at_the_same_steps(logdir, model_net, lone_panel):
     net, acts = model_net
     src = Source(net, acts, tensorboard=logdir)
     assert src.has_curves and src.recording is None
-    panel, img = lone_panel_tb("curves", src, 1)
+    panel, img = lone_panel("curves", src, 1, size=PANEL_SIZE)
     cv = panel.data["curves"]
     np.testing.assert_array_equal(cv.series["loss"][0], LOSS_STEPS)
     np.testing.assert_allclose(cv.series["loss"][1], [2.0 / (1 + s) for s in LOSS_STEPS], rtol=1e-6)
@@ -89,11 +90,11 @@ def test_curves_panel_shows_the_same_values_at_the_same_steps(logdir, model_net,
     assert (img[..., :3].max(axis=2) > 120).sum() > 500  # the lines are drawn
 
 
-def test_hist_panel_shows_the_tag_of_its_layer_with_tensorboards_bins(logdir, model_net, lone_panel_tb):
+def test_hist_panel_shows_the_tag_of_its_layer_with_tensorboards_bins(logdir, model_net, lone_panel):
     net, acts = model_net
     src = Source(net, acts, tensorboard=logdir)
     fc1 = net.layer_index("fc1")
-    panel, _ = lone_panel_tb("hist", src, fc1)
+    panel, _ = lone_panel("hist", src, fc1, size=PANEL_SIZE)
     stacks = panel.data["tensorboard"]
     assert list(stacks) == ["fc1.weight"]  # the tag naming fc1, not the unrelated one
     st = stacks["fc1.weight"]
@@ -102,7 +103,7 @@ def test_hist_panel_shows_the_tag_of_its_layer_with_tensorboards_bins(logdir, mo
     np.testing.assert_array_equal(st.counts, [np.histogram(hist_values(s), EDGES)[0] for s in HIST_STEPS])
     assert panel.data["tb_current"]["fc1.weight"] == len(HIST_STEPS) - 1
     fc2 = net.layer_index("fc2")
-    panel2, _ = lone_panel_tb("hist", src, fc2)
+    panel2, _ = lone_panel("hist", src, fc2, size=PANEL_SIZE)
     assert panel2.data["tensorboard"] == {}
 
 
@@ -126,7 +127,7 @@ def test_layer_tags_match_module_paths_not_substrings():
     assert layer_tags("0", tags) == ["block.0.bias", "grad/block.0.weight"]
 
 
-def test_training_recorder_writes_its_loss_and_metrics_to_the_writer(tmp_path, lone_panel_tb):
+def test_training_recorder_writes_its_loss_and_metrics_to_the_writer(tmp_path, lone_panel):
     torch.manual_seed(0)
     model, x, y = Net(), torch.randn(8, 4), torch.randint(0, 3, (8,))
     writer = SummaryWriter(str(tmp_path / "tb"))
@@ -151,7 +152,7 @@ def test_training_recorder_writes_its_loss_and_metrics_to_the_writer(tmp_path, l
     assert set(src.curves().series) == {"loss", "acc"}  # no "tb:loss", "tb:acc" copies
     assert rec.record_steps == [0, 2, 4]
     for frame, step in enumerate(rec.record_steps):  # the histogram panel follows the frame's training step
-        panel, _ = lone_panel_tb("hist", src, src.network.layer_index("fc1"), frame)
+        panel, _ = lone_panel("hist", src, src.network.layer_index("fc1"), frame, size=PANEL_SIZE)
         st = panel.data["tensorboard"]["fc1.weight"]
         assert st.steps[panel.data["tb_current"]["fc1.weight"]] == step == panel.data["weights"].steps[frame]
         np.testing.assert_allclose(st.counts.sum(axis=1), 24)  # every weight of fc1, at every logged step
@@ -190,29 +191,6 @@ def model_net_of(spec):
     from nn3d.model_argument import resolve
 
     return resolve(spec)[0]
-
-
-@pytest.fixture
-def lone_panel_tb():
-    from vispy import scene
-
-    from nn3d.render.backend import ensure_backend
-    from nn3d.render.panels import PANELS
-
-    ensure_backend()
-    made = []
-
-    def make(kind, source, layer, frame=0, size=(500, 320)):
-        canvas = scene.SceneCanvas(size=size, show=False, bgcolor="black")
-        panel = PANELS[kind](parent=canvas.scene)
-        panel.set_rect(0, 0, *size)
-        panel.update(source, layer, frame)
-        made.append(canvas)
-        return panel, canvas.render(alpha=True)
-
-    yield make
-    for c in made:
-        c.close()
 
 
 def test_explorer_with_a_log_alone_shows_its_curves_and_a_click_keeps_the_sample(logdir, model_net):
