@@ -13,7 +13,8 @@ from nn3d import synthetic
 from nn3d.activations import Activations
 from nn3d.cli import main
 from nn3d.render.output_files import CaptureError
-from nn3d.render.shards import FAULT_ENV, frame_ranges, record
+from nn3d.render import shards
+from nn3d.render.shards import FAULT_ENV, frame_ranges, record, segment_frames
 
 FRAMES, SIZE = 10, (160, 120)
 
@@ -81,6 +82,27 @@ def test_two_workers_equal_single_process(ray_session, content, single, tmp_path
         np.testing.assert_array_equal(got, want)
     assert len({f.tobytes() for f in single[0]}) > 1  # the frames differ: a wrong order would show
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two.gif", "two.mp4"]  # no segment or temp left
+
+
+def test_segments_fit_their_budget():
+    frame = 1920 * 1080 * 3
+    assert segment_frames(120, 2, frame) == shards.SEGMENT_BYTES // frame  # several ranges per worker
+    assert segment_frames(120, 2, 4096 * 2160 * 3 * 4) == 1  # a frame over the budget travels alone
+    assert segment_frames(10, 2, 100) == 5  # small frames: one even share per worker, no more
+
+
+def test_more_ranges_than_workers_keep_the_order(ray_session, content, single, tmp_path, monkeypatch):
+    """Ranges of 2 frames (5 ranges, queued 2 per worker, dealt in turn): the same frames as one process,
+    also when a worker dies in the middle of one of them."""
+    net, acts = content
+    monkeypatch.setattr(shards, "SEGMENT_BYTES", 2 * SIZE[0] * SIZE[1] * 3)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv(FAULT_ENV, f"3:exit:{marks}")
+    gif = record(net, acts, tmp_path / "five.gif", frames=FRAMES, size=SIZE, animate="samples", progress=False,
+                 workers=2)
+    assert (marks / "range-3.failed").exists()
+    np.testing.assert_array_equal(frames_of(gif), single[0])
 
 
 def test_killed_worker_range_is_retried(ray_session, content, single, tmp_path, monkeypatch):

@@ -1,24 +1,25 @@
 """Videos rendered as frame shards on Ray: ``nn3d record ... --workers N [--ray-address ADDR]``.
 
-The frames are split into ``N`` contiguous ranges; each range is one Ray task, which builds the scene in its
-own process (its own headless GL context) from the same inputs and renders its frames through
-:func:`nn3d.render.video.render_frames`, the function the single-process video uses too, so a frame is the
-same whichever process draws it. The inputs (the network and its activations) go once into Ray's object
-store (numpy arrays are read there without a copy); a task returns its frames as PNG bytes, a lossless
-segment, through the object store as well, so workers need no shared folder. The driver decodes the segments
-in order and encodes the video once, through :func:`~nn3d.render.video.write_atomically`: the same temporary
-file, decode check and rename as a single-process video, so the file appears only when every range is done.
+The frames are split into contiguous ranges of at most :data:`SEGMENT_BYTES` of raw frames, dealt in turn to
+``N`` workers. A worker is a Ray actor (:class:`Shard`) that builds the scene once in its own process (its own
+headless GL context, software GL on the one CPU it claims) from the same inputs and renders each range it is
+given through :class:`nn3d.render.video.FrameSource`, the renderer of the single-process video too, so a
+frame is the same whichever process draws it. The inputs (the network and its activations) go once into
+Ray's object store (numpy arrays are read there without a copy); a range comes back as raw RGB frames, a
+lossless segment, through the object store as well, so workers need no shared folder. Each worker has
+:data:`IN_FLIGHT` ranges queued, so it renders the next ranges while the driver encodes, in order, the ones
+that arrived, once, through :func:`~nn3d.render.video.write_atomically`: the same temporary file, decode check
+and rename as a single-process video, so the file appears only when every range is done.
 
-A task whose worker dies (``max_retries``) or raises (``retry_exceptions``) is run again, up to
-:data:`RETRIES` times. With no address a local Ray of ``N`` CPUs is started for the video and shut down
-after it; with an address an existing cluster is joined (and left running). A Ray session the caller
-started already is used as it is.
+A range whose worker dies (the actor is restarted, ``max_restarts``) or raises (``retry_exceptions``) is run
+again, up to :data:`RETRIES` times. With no address a local Ray of ``N`` CPUs is started for the video and
+shut down after it; with an address an existing cluster is joined (and left running). A Ray session the
+caller started already is used as it is.
 """
 
 from __future__ import annotations
 
 import gc
-import io
 import os
 import socket
 import warnings
@@ -31,11 +32,13 @@ from .. import camera_pose
 from ..progress import progress as make_progress
 from . import video
 from .output_files import CaptureError
-from .video import encode_video, render_frames, write_atomically
+from .video import FrameSource, encode_video, write_atomically
 
 RAY_HINT = "pip install nn3d[ray]"
 RETRIES = 3  # attempts after the first, per range
-OBJECT_STORE_BYTES = 200 * 1024**2  # a local Ray's shared memory: inputs and PNG segments (more spills to disk)
+OBJECT_STORE_BYTES = 200 * 1024**2  # a local Ray's shared memory: inputs and segments (more spills to disk)
+SEGMENT_BYTES = 24 * 1024**2  # raw frames per range, at most (one frame if a frame is larger)
+IN_FLIGHT = 2  # ranges queued per worker: one rendering while the driver encodes the one before
 RAYLET_WAIT_S = 120  # how long a local raylet waits for its Python agents to start (Ray's default: 30 s)
 FAULT_ENV = "NN3D_SHARD_FAULT"
 """Test hook, read by the driver: ``RANGE:MODE:FOLDER`` makes the first attempt of range ``RANGE`` fail half
@@ -127,20 +130,34 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """An RGB(A) frame as PNG bytes (lossless; fast compression: the segment only travels to the driver)."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image[..., :3])).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+def segment_frames(frames: int, workers: int, frame_bytes: int) -> int:
+    """Frames per range: at most :data:`SEGMENT_BYTES` of raw frames (the segments in flight stay within a
+    local Ray's shared memory), at least one, and no more than an even share per worker."""
+    return max(1, min(SEGMENT_BYTES // max(frame_bytes, 1), -(-frames // workers)))
 
 
-def png_image(data: bytes) -> np.ndarray:
-    from PIL import Image
+class Shard:
+    """One worker (a Ray actor): the scene built once, on its first range, then any ranges of frames through
+    :class:`~nn3d.render.video.FrameSource`. ``inputs``: (net, activations)."""
 
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
+    def __init__(self, inputs, kind, frames, animate, size, scene_options, threads: int = 1):
+        os.environ.setdefault("LP_NUM_THREADS", str(threads))  # software GL draws on the worker's own CPUs only
+        self.args = (*inputs, kind, frames, animate, size, scene_options)
+        self.source = None
+
+    def render(self, index: int, start: int, stop: int, fault: str | None = None) -> list[np.ndarray]:
+        """Frames ``start .. stop - 1`` as RGB arrays, the lossless segment of range ``index``."""
+        if self.source is None:
+            self.source = FrameSource(*self.args)
+        fail = _fault(fault, index)
+        out = []
+        for i in range(start, stop):
+            if fail and i - start == (stop - start) // 2:
+                if fault.split(":")[1] == "exit":
+                    os._exit(1)  # the worker process dies mid-range, as if killed
+                raise RuntimeError(f"test fault in frames {start}..{stop - 1}")
+            out.append(np.ascontiguousarray(self.source.render(i)[..., :3]))
+        return out
 
 
 def _fault(spec: str | None, index: int) -> bool:
@@ -153,21 +170,6 @@ def _fault(spec: str | None, index: int) -> bool:
         return False
     marker.touch()
     return True
-
-
-def render_range(inputs, kind, frames, animate, size, scene_options, index, start, stop, fault=None):
-    """Frames ``start .. stop - 1`` as PNG bytes (the body of one Ray task). ``inputs``: (net, activations)."""
-    net, activations = inputs
-    fail = _fault(fault, index)
-    out = []
-    for n, image in enumerate(render_frames(net, activations, kind, frames, animate, size, scene_options,
-                                            start, stop)):
-        if fail and n == (stop - start) // 2:
-            if fault.split(":")[1] == "exit":
-                os._exit(1)  # the worker process dies mid-range, as if killed
-            raise RuntimeError(f"test fault in frames {start}..{stop - 1}")
-        out.append(png_bytes(image))
-    return out
 
 
 def _task_error(e: BaseException, start: int, stop: int) -> CaptureError:
@@ -199,26 +201,37 @@ def record_sharded(net, activations, out: Path, kind, frames, fps, animate, size
     camera = scene_options.get("camera")
     if isinstance(camera, (str, Path)):  # read here: the workers need not see the driver's files
         scene_options = {**scene_options, "camera": camera_pose.load(camera)[0]}
-    ranges = frame_ranges(frames, int(workers))
+    workers = int(workers)
+    ranges = frame_ranges(frames, -(-frames // segment_frames(frames, workers, size[0] * size[1] * 3)))
     fault = os.environ.get(FAULT_ENV) or None
-    with ray_session(int(workers), ray_address) as ray:
-        task = ray.remote(render_range).options(max_retries=RETRIES, retry_exceptions=True, num_cpus=1)
+    with ray_session(workers, ray_address) as ray:
+        actor = ray.remote(Shard).options(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)
         inputs = ray.put((net, activations))
-        refs = [task.remote(inputs, kind, frames, animate, size, scene_options, i, a, b, fault)
-                for i, (a, b) in enumerate(ranges)]
+        shards = [actor.remote(inputs, kind, frames, animate, size, scene_options)
+                  for _ in range(min(workers, len(ranges)))]
+        refs = {}
+
+        def submit(k: int) -> None:
+            if k < len(ranges):
+                call = shards[k % len(shards)].render.options(retry_exceptions=True, max_task_retries=RETRIES)
+                refs[k] = call.remote(k, *ranges[k], fault)
+
+        window = IN_FLIGHT * len(shards)
+        for k in range(window):
+            submit(k)
 
         def images():
-            for ref, (a, b) in zip(refs, ranges):
+            for k, (a, b) in enumerate(ranges):
                 try:
-                    segment = ray.get(ref)
+                    segment = ray.get(refs.pop(k))
                 except Exception as e:  # noqa: BLE001 - a range that failed every attempt
                     raise _task_error(e, a, b) from None
-                for data in segment:
-                    yield png_image(data)
+                submit(k + window)  # the workers render ahead while the driver encodes
+                yield from segment
                 del segment
 
         def encode(tmp: Path) -> None:
-            bar = make_progress(frames, f"recording {out.name} ({len(ranges)} workers)", unit="frame",
+            bar = make_progress(frames, f"recording {out.name} ({len(shards)} workers)", unit="frame",
                                 enabled=progress)
             failed = True
             try:
@@ -226,7 +239,7 @@ def record_sharded(net, activations, out: Path, kind, frames, fps, animate, size
                 failed = False
             finally:
                 bar.close(failed=failed)
-                for ref in refs:  # on an error or interrupt, stop the ranges still rendering
-                    ray.cancel(ref, force=True)
+                for shard in shards:  # done, failed or interrupted: the workers and their GL contexts go
+                    ray.kill(shard)
 
         return write_atomically(out, frames, encode)

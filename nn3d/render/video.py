@@ -301,22 +301,38 @@ def encode_video(tmp: Path, fps: float, images, done=None) -> None:
     writer.close()  # writes the trailer: its errors are real (checked again by decoding the file)
 
 
-def render_frames(net, activations, kind, frames, animate, size, scene_options, start: int = 0,
-                  stop: int | None = None):
-    """Yield the RGBA images of video frames ``start .. stop - 1`` (of ``frames``): the one owner of frame
-    rendering, for the single-process video and for every shard of :mod:`nn3d.render.shards` alike. A range
-    starting mid-video renders what the whole video shows there: the camera path is made for all ``frames``,
-    and the animations set a frame's state from its index alone."""
-    stop = frames if stop is None else stop
-    explorer = Explorer(net, activations, size=tuple(size), **scene_options)
-    scene = explorer.scene
+class FrameSource:
+    """The one owner of frame rendering, for the single-process video and for every shard of
+    :mod:`nn3d.render.shards` alike: the explorer built once, then any frame of the video by its index, in any
+    order. A frame shows what the whole video shows there: the camera path is made for all ``frames``, and the
+    animations set a frame's state from its index alone."""
+
+    def __init__(self, net, activations, kind, frames, animate, size, scene_options):
+        self.size = tuple(size)
+        self.explorer = Explorer(net, activations, size=self.size, **scene_options)
+        try:
+            self.cameras = camera_path(kind, self.explorer.scene, frames)
+            self.animate = animation(animate, self.explorer, activations, frames, scene_options.get("frame", 0))
+        except BaseException:
+            self.explorer.close()
+            raise
+
+    def render(self, i: int) -> np.ndarray:
+        """The RGBA image of frame ``i``."""
+        if self.animate is not None:
+            self.animate(i)
+        self.explorer.scene.set_camera(self.cameras[i])
+        return render_image(self.explorer.scene, self.size)
+
+    def close(self) -> None:
+        self.explorer.close()
+
+
+def render_frames(net, activations, kind, frames, animate, size, scene_options):
+    """Yield the RGBA images of the video's frames in order (a :class:`FrameSource` closed after the last)."""
+    source = FrameSource(net, activations, kind, frames, animate, size, scene_options)
     try:
-        cameras = camera_path(kind, scene, frames)
-        animate_frame = animation(animate, explorer, activations, frames, scene_options.get("frame", 0))
-        for i in range(start, stop):
-            if animate_frame is not None:
-                animate_frame(i)
-            scene.set_camera(cameras[i])
-            yield render_image(scene, size)
+        for i in range(frames):
+            yield source.render(i)
     finally:
-        explorer.close()
+        source.close()
