@@ -159,3 +159,15 @@ def test_cli_workers_writes_the_same_video(ray_session, tmp_path):
     assert main([*args, "-o", str(tmp_path / "one.gif")]) == 0
     assert main([*args, "-o", str(tmp_path / "two.gif"), "--workers", "2"]) == 0
     np.testing.assert_array_equal(frames_of(tmp_path / "two.gif"), frames_of(tmp_path / "one.gif"))
+
+
+def test_bench_record_measures_every_run(ray_session, content, tmp_path):
+    """``nn3d bench record``'s runs: one process, then each worker count, each writing (then removing) a video."""
+    from nn3d.bench.record import measure
+
+    net, acts = content
+    records = measure(net, acts, 4, SIZE, [1, 2], str(tmp_path))
+    assert [(r["name"], r["workers"]) for r in records] == [("single", 0), ("workers=1", 1), ("workers=2", 2)]
+    assert all(r["s"] > 0 and np.isfinite(r["speedup_vs_1_worker"]) for r in records)
+    assert records[1]["speedup_vs_1_worker"] == 1.0 and records[0]["speedup_vs_single"] == 1.0
+    assert not list(tmp_path.iterdir())

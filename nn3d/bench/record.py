@@ -1,10 +1,12 @@
 """``nn3d bench record``: a video recorded in one process and as frame shards on Ray, same content, same run.
 
 GPT-2 small (:func:`nn3d.bench.scenes.gpt2`: random weights, 16 tokens, traced by :func:`nn3d.from_torch`),
-an orbit of ``--frames`` frames at ``--size`` to MP4 through :func:`nn3d.render.video.record`: once in
+an orbit of ``--frames`` frames at ``--size`` to MP4 through :func:`nn3d.render.shards.record`: once in
 this process (no Ray), then with each ``--workers`` count on one local Ray session (started once, its start-up
 timed apart: a cluster is already running when a job arrives). Records: wall seconds, frames per second
-and the speed-up of each worker count over one worker and over the single process. Needs ``nn3d[ray]`` and
+the cores the whole machine kept busy meanwhile (``cores_busy``: a worker count can speed the video up only
+as far as cores are left idle), and the speed-up of each worker count over one worker and over the single
+process. Needs ``nn3d[ray]`` and
 ``nn3d[transformers]``.
 """
 
@@ -31,19 +33,34 @@ def content(name: str = "gpt2"):
     return net, acts
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, from ``/proc/stat`` (NaNs elsewhere): their
+    change over a run, divided by its wall time, is how many cores were busy (every process's, Ray's workers,
+    the encoder and other jobs alike)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return float("nan"), float("nan")
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
 def measure(net, acts, frames: int, size, workers: list[int], folder: str) -> list[dict]:
     """One record per run: ``single`` (no Ray), then each worker count on one Ray session."""
-    from ..render.shards import ray_session
-    from ..render.video import record
+    from ..render.shards import ray_session, record
 
     def run(label: str, n: int | None) -> dict:
         out = os.path.join(folder, f"{label}.mp4")
+        busy0, _ = cpu_seconds()
         t0 = time.perf_counter()
         record(net, acts, out, frames=frames, size=size, progress=False, workers=n)
         s = time.perf_counter() - t0
+        busy = cpu_seconds()[0] - busy0
         os.remove(out)
         return {"name": label, "workers": n or 0, "frames": frames, "size": f"{size[0]}x{size[1]}", "s": s,
-                "frames_per_s": frames / s}
+                "frames_per_s": frames / s, "cores_busy": busy / s}
 
     records = [run("single", None)]
     t0 = time.perf_counter()
@@ -80,7 +97,7 @@ def main(argv=None) -> None:
           f"load average {machine().get('loadavg_1min', '?')}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         records = measure(net, acts, args.frames, args.size, args.workers, folder)
-    print_table(records, ["name", "workers", "frames", "size", "s", "frames_per_s", "speedup_vs_1_worker",
+    print_table(records, ["name", "workers", "frames", "size", "s", "frames_per_s", "cores_busy", "speedup_vs_1_worker",
                           "speedup_vs_single", "ray_start_s"],
                 title=f"record: {args.scene} orbit, MP4 (load average after: {machine().get('loadavg_1min', '?')})")
     if args.json:

@@ -138,17 +138,18 @@ def segment_frames(frames: int, workers: int, frame_bytes: int) -> int:
 
 class Shard:
     """One worker (a Ray actor): the scene built once, on its first range, then any ranges of frames through
-    :class:`~nn3d.render.video.FrameSource`. ``inputs``: (net, activations)."""
+    :class:`~nn3d.render.video.FrameSource`. ``inputs``: a one-item list holding the object-store reference of
+    (net, activations), fetched by the worker itself (so that Ray can restart a dead worker from it)."""
 
     def __init__(self, inputs, kind, frames, animate, size, scene_options, threads: int = 1):
         os.environ.setdefault("LP_NUM_THREADS", str(threads))  # software GL draws on the worker's own CPUs only
-        self.args = (*inputs, kind, frames, animate, size, scene_options)
+        self.inputs, self.args = inputs, (kind, frames, animate, size, scene_options)
         self.source = None
 
     def render(self, index: int, start: int, stop: int, fault: str | None = None) -> list[np.ndarray]:
         """Frames ``start .. stop - 1`` as RGB arrays, the lossless segment of range ``index``."""
         if self.source is None:
-            self.source = FrameSource(*self.args)
+            self.source = FrameSource(*import_ray().get(self.inputs[0]), *self.args)
         fail = _fault(fault, index)
         out = []
         for i in range(start, stop):
@@ -207,7 +208,7 @@ def record_sharded(net, activations, out: Path, kind, frames, fps, animate, size
     with ray_session(workers, ray_address) as ray:
         actor = ray.remote(Shard).options(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)
         inputs = ray.put((net, activations))
-        shards = [actor.remote(inputs, kind, frames, animate, size, scene_options)
+        shards = [actor.remote([inputs], kind, frames, animate, size, scene_options)
                   for _ in range(min(workers, len(ranges)))]
         refs = {}
 
