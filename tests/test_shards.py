@@ -12,8 +12,8 @@ import pytest
 from nn3d import synthetic
 from nn3d.activations import Activations
 from nn3d.cli import main
-from nn3d.render.output_files import CaptureError
 from nn3d.render import shards
+from nn3d.render.output_files import CaptureError
 from nn3d.render.shards import FAULT_ENV, frame_ranges, record, segment_frames
 
 FRAMES, SIZE = 10, (160, 120)
