@@ -10,6 +10,8 @@ import numpy as np
 
 from .memory import BYTES_PER_NEURON, TooLargeError, check_fits, format_bytes
 
+_BLANK_CHUNK = 1 << 22  # values checked at a time by Activations.blank (16 MiB of float32)
+
 
 @dataclass(frozen=True)
 class Activations:
@@ -51,7 +53,13 @@ class Activations:
     def blank(self) -> bool:
         """One frame with no non-zero value: the placeholder of a weights-only file, which carries no
         activation to rank edges or colour neurons by."""
-        return self.n_frames == 1 and not np.any(np.nan_to_num(np.asarray(self.values[0])))
+        if self.n_frames != 1:
+            return False
+        row = self.values[0]
+        for start in range(0, row.shape[0], _BLANK_CHUNK):  # chunks: no frame-sized temporary at 10^8 neurons
+            if np.any(np.nan_to_num(np.asarray(row[start:start + _BLANK_CHUNK]))):
+                return False
+        return True
 
     @classmethod
     def single(cls, values: np.ndarray, label: str = "") -> Activations:
