@@ -224,7 +224,7 @@ class Explorer:
 
     def _edges(self, frame: int):
         values = self._values(frame)
-        if values is not None:
+        if values is not None and not np.isfinite(np.sum(values, dtype=np.float64)):  # one cheap pass first
             n_nan = int(np.isnan(values).sum())
             if n_nan:
                 log.warning("nn3d: %d NaN activation(s) in frame %d, drawn in grey", n_nan, frame)
