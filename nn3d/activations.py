@@ -94,7 +94,7 @@ def check_store(n_frames: int, n_neurons: int, path: str | Path | None = None) -
     what = f"a recording of {n_frames:,} frame(s) x {n_neurons:,} neurons"
     if path is None:
         check_fits(frames + drawing, what, "record fewer tokens or samples, fewer layers (layers=[...]), or "
-                   "record into a memory-mapped store (from_torch(..., memmap='acts.npy'))")
+                   "record into a memory-mapped store (--memmap acts.npy; from_torch(..., memmap='acts.npy'))")
         return
     check_fits(drawing, f"drawing {n_neurons:,} neurons", "record fewer tokens or a smaller model")
 

@@ -10,6 +10,7 @@ which never executes code from a file. :meth:`nn3d.analysis.Source.open` reads t
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,18 +120,42 @@ def _load_factory(path: Path, func: str):
     return model, inputs
 
 
-def factory_network(path: Path, func: str):
-    """``(network, activations, model, example_inputs)`` of the user's ``path:func`` factory, traced."""
+def factory_network(path: Path, func: str, memmap: str | Path | None = None):
+    """``(network, activations, model, example_inputs)`` of the user's ``path:func`` factory, traced (into
+    the memory-mapped store ``memmap``, a ``.npy`` file, when given)."""
     from .ingest import from_torch
 
     model, inputs = load_factory(path, func)
-    net, acts = from_torch(model, inputs, name=f"{path.stem}:{func}")
+    net, acts = from_torch(model, inputs, name=f"{path.stem}:{func}", memmap=memmap)
     return net, acts, model, inputs
 
 
-def resolve(text: str | Path) -> tuple[Network, Activations]:
-    """Network and activations for a MODEL string; :class:`ModelArgumentError` with a one-line message if not."""
+def check_memmap(path: str | Path) -> Path:
+    """``path`` as a store to record into: a ``.npy`` file in a folder that exists and can be written, or
+    :class:`ModelArgumentError` in one line."""
+    path = Path(path)
+    if path.suffix.lower() != ".npy":
+        raise ModelArgumentError(f"--memmap needs a .npy file to record into, not {str(path)!r}")
+    if path.is_dir():
+        raise ModelArgumentError(f"--memmap {path} is a folder: name a .npy file in it")
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise ModelArgumentError(f"--memmap {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ModelArgumentError(f"--memmap {path}: cannot write there")
+    return path
+
+
+def resolve(text: str | Path, memmap: str | Path | None = None) -> tuple[Network, Activations]:
+    """Network and activations for a MODEL string; :class:`ModelArgumentError` with a one-line message if not.
+    ``memmap``: record a traced model (``path/to/file.py:factory``) into this ``.npy`` store instead of RAM."""
     arg = parse(text)
+    if memmap is not None:
+        memmap = check_memmap(memmap)
+        if arg.form != "factory":
+            raise ModelArgumentError(f"--memmap records a model traced here (path/to/file.py:factory); {text} "
+                                     "brings its activations with it")
+        return factory_network(arg.path, arg.function, memmap)[:2]
     if arg.form == "synthetic":
         return _synthetic(arg.synthetic)
     if arg.form == "factory":

@@ -104,7 +104,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_scene_options(p: argparse.ArgumentParser) -> None:
-    """The options of every command that draws a MODEL (shot, view, record): keys of :data:`SCENE_KEYS`."""
+    """The options of every command that draws a MODEL (shot, view, record): keys of :data:`SCENE_KEYS`, and
+    ``--memmap`` (where its activations are recorded)."""
+    p.add_argument("--memmap", metavar="PATH.npy",
+                   help="record a traced MODEL's activations into this memory-mapped .npy file instead of RAM "
+                        "(large models: RAM then holds only the drawing)")
     p.add_argument("--frame", type=count, default=0, help="which frame (sample) of the activations")
     p.add_argument("--colormap", type=colormap, default="viridis", help="VisPy colormap name (default viridis)")
     p.add_argument("--color", "--colour", dest="color", type=color, default="activation",
@@ -137,7 +141,7 @@ def scene_options(args) -> dict:
 def load_model(args):
     """Resolve ``args.model`` and print its one-line summary; returns (net, activations, time resolved)."""
     t0 = time.perf_counter()
-    net, acts = resolve(args.model)
+    net, acts = resolve(args.model, memmap=args.memmap)
     t1 = time.perf_counter()
     print(f"{net.name}: {len(net.layers)} layers, {net.n_neurons:,} neurons ({t1 - t0:.2f} s)")
     return net, acts, t1
