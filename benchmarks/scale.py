@@ -4,7 +4,8 @@ Stages timed one after the other in one process, with the peak resident memory a
 (``resource.getrusage``): build the model from a ``transformers`` ``LlamaConfig``, forward pass + record
 (:func:`nn3d.from_torch` into the memory-mapped activation store), layout, edge selection, colour levels,
 and one 1280x720 ``nn3d shot`` (:func:`nn3d.render.explorer.screenshot`, which lays the network out and selects
-its edges again, as the command does). ``--layers`` / ``--tokens`` shrink the model for a quick run.
+its edges again, as the command does); then the offscreen explorer opened on it (:func:`explore`).
+``--layers`` / ``--tokens`` shrink the model for a quick run.
 
     python benchmarks/scale.py --out scale.png --json scale.json          # the full 10^8 scene
     python benchmarks/scale.py --layers 2 --tokens 16 --out small.png     # a smoke run
@@ -25,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The repository first, this folder off the path: its kernels.py would shadow the `kernels` package that
+# transformers imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def peak_rss_gb() -> float:
@@ -83,14 +87,59 @@ def run(layers: int = 22, tokens: int = 128, dtype: str = "float32", out: str = 
         del placed, edges
         stage("shot", lambda: screenshot(net, out, acts, size=size))
         total = time.perf_counter() - t_all
+        explorer = explore(net, acts, size)
     result = {"layers": layers, "tokens": tokens, "dtype": dtype, "neurons": net.n_neurons,
               "n_layers": len(net.layers), "connections": len(net.connections), "stages": stages,
               "total_s": round(total, 1), "shot_s": round(total - stages["layout"]["s"] - stages["edges"]["s"]
                                                         - stages["levels"]["s"], 1),
-              "peak_rss_gb": round(peak_rss_gb(), 2), "image": out}
+              "peak_rss_gb": round(peak_rss_gb(), 2), "image": out, "explorer": explorer}
     print(f"{net.n_neurons:,} neurons in {len(net.layers)} layers; nn3d shot (build + record + shot) "
           f"{result['shot_s']} s; peak RSS {result['peak_rss_gb']} GB")
     return result
+
+
+def explore(net, acts, size=(1280, 720), repeats: int = 3) -> dict:
+    """The offscreen explorer opened on the scene: ms to its first frame, then medians of a camera-moving frame
+    (half a degree a frame), a forward-pass step (the next layer lit, then drawn), a click (pick at the
+    canvas's centre), and the peak RSS (GB) after them."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from nn3d.render.explorer import Explorer
+
+    def ms(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(1000 * (time.perf_counter() - t0))
+        return round(float(np.median(times)), 1)
+
+    t0 = time.perf_counter()
+    ex = Explorer(net, acts, size=size)
+    try:
+        ex.render()
+        out = {"first_frame_s": round(time.perf_counter() - t0, 2)}
+        home = ex.camera_state
+        turn = iter(range(1, 10**6))
+
+        def moving():
+            ex.set_camera(replace(home, azimuth=home.azimuth + 0.5 * next(turn)))
+            ex.render()
+
+        out["moving_frame_ms"] = ms(moving)
+        ex.set_camera(home)
+        ex.set_forward_pass(True)
+        out["forward_step_ms"] = ms(lambda: (ex.advance(), ex.render()))
+        out["click_ms"] = ms(lambda: ex.pick(size[0] / 2, size[1] / 2))
+    finally:
+        ex.close()
+    out["peak_rss_gb"] = round(peak_rss_gb(), 2)
+    print(f"        explorer: first frame {out['first_frame_s']} s, moving {out['moving_frame_ms']} ms, forward "
+          f"step {out['forward_step_ms']} ms, click {out['click_ms']} ms, peak RSS {out['peak_rss_gb']} GB",
+          flush=True)
+    return out
 
 
 def curve(sizes, repeats: int = 3, current_up_to: float = float("inf")) -> list[dict]:

@@ -84,6 +84,18 @@ def test_million_neurons_through_the_scale_path(tmp_path):
     assert image.shape == (180, 320, 4)
     assert (image[..., :3].astype(int).sum(-1) > 60).mean() > 0.01  # neurons drawn, not an empty frame
 
+    from nn3d.render.explorer import Explorer
+
+    ex = Explorer(net, acts, size=(320, 180))  # the explorer opens on the memory-mapped recording
+    try:
+        first = ex.render()
+        np.testing.assert_array_equal(first.shape, image.shape)
+        assert (first[..., :3].astype(int).sum(-1) > 60).mean() > 0.01
+        ex.set_forward_pass(True)  # the first layer lit, the others grey: another picture
+        assert (ex.render()[..., :3] != first[..., :3]).any(axis=-1).mean() > 0.005
+    finally:
+        ex.close()
+
 
 def test_bench_render_scene_list(tmp_path):
     """``--scenes bert``: a camera-moving and a playback frame, new renderer against current, in one run."""
