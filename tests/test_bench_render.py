@@ -53,3 +53,15 @@ def test_both_scenes_draw_the_same_content():
     finally:
         canvas.close()
         scene.close()
+
+
+def test_current_renderer_skipped_when_it_would_not_fit(monkeypatch):
+    """The 10^8 scene's current-renderer column is refused up front, with its estimate, rather than killed."""
+    from nn3d import memory
+    from nn3d.bench import scenes
+
+    assert scenes.current_fits(10**4) is None
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8 * 2**30)
+    why = scenes.current_fits(118_751_360)
+    assert why.startswith("the current renderer on 118,751,360 neurons needs about 11.1 GB") and "skipped" in why
+    assert scenes.current_fits(10**6) is None

@@ -238,6 +238,8 @@ def _n(n: int) -> str:
 
 
 def _ms(v: float) -> str:
+    if v != v:  # NaN: not measured (a renderer skipped)
+        return "—"
     return f"{v:.3g}" if v < 1000 else f"{v:,.0f}"
 
 

@@ -83,9 +83,36 @@ def content(name: str, size=(1280, 720)):
     return net, layout(net), edges, values
 
 
+CURRENT_BYTES_PER_NEURON = 100
+"""What the current renderer (per-neuron sprites) holds per neuron, estimated from its process at 10^7 neurons
+(1.9 GB, growing linearly with the scene): positions, colours, their uploads and VisPy's copies."""
+
+
+def current_fits(n_neurons: int) -> str | None:
+    """None when the current renderer's scene of ``n_neurons`` fits in memory beside the new one, else why not
+    (one line, with the estimate)."""
+    from ..memory import TooLargeError, check_fits
+
+    try:
+        check_fits(CURRENT_BYTES_PER_NEURON * n_neurons, f"the current renderer on {n_neurons:,} neurons",
+                   "its column is skipped")
+    except TooLargeError as e:
+        return str(e)
+    return None
+
+
 def measure(name: str, repeats: int = 5, frame_size=(1280, 720)) -> list[dict]:
-    """``scene_orbit`` and ``scene_playback`` records of scene ``name``: new renderer against current."""
-    return compare(name, *content(name, frame_size), repeats=repeats, frame_size=frame_size)
+    """``scene_orbit`` and ``scene_playback`` records of scene ``name``: new renderer against current (its
+    baseline fields NaN, and ``baseline`` saying why, when the current one would not fit in memory)."""
+    net, placed, edges, values = content(name, frame_size)
+    why = current_fits(net.n_neurons)
+    if why is not None:
+        print(f"nn3d bench: {why}", flush=True)
+    records = compare(name, net, placed, edges, values, repeats=repeats, frame_size=frame_size,
+                      current=why is None)
+    for r in records if why is not None else ():
+        r["baseline"] = why
+    return records
 
 
 def synthetic(n: int, size=(1280, 720)):
