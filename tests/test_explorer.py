@@ -167,6 +167,27 @@ def test_playback_steps_frames_and_recolours(explorer):
     assert (explorer.frame, explorer.forward_step) == (0, 0)
 
 
+def test_forward_steps_within_a_frame_draw_what_a_full_recolour_draws(explorer):
+    """A forward-pass step in the same frame uploads only the layers it lights or greys (no levels computed
+    again): forwards and backwards, the picture equals the frame coloured from scratch at that step."""
+    explorer.set_forward_pass(True)
+    calls = []
+    real = explorer.scene.frame_levels
+    explorer.scene.frame_levels = lambda values: calls.append(1) or real(values)
+    for steps, step in ((1, 1), (1, 2), (-2, 0), (2, 2)):
+        explorer.advance(steps)
+        assert (explorer.frame, explorer.forward_step) == (0, step)
+        stepped, shown = explorer.render(), explorer.scene.levels.copy()
+        assert not calls  # the fast path: the frame's levels were kept
+        explorer._reached_frame = None
+        explorer.show_frame(explorer.frame)  # the whole frame coloured again at this step
+        assert calls
+        calls.clear()
+        np.testing.assert_array_equal(explorer.scene.levels, shown)
+        np.testing.assert_array_equal(explorer.render(), stepped)
+    assert not (shown == NAN_LEVEL).any()  # the last step lit every layer
+
+
 def test_overlays_appear_with_the_hud(explorer):
     plain = explorer.render()
     explorer.set_hud(True)

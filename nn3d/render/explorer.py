@@ -83,6 +83,7 @@ class Explorer:
                  recording=None, spacing: float = 1.0, conv: str = "tile", fold="auto", tensorboard=None,
                  color: str = "activation", highlight: str | None = None, app=None):
         self.color = check_color(color, activations)  # before anything is drawn: a one-line error
+        self._reached_frame: int | None = None  # the frame a forward pass shows (the scene keeps its levels)
         if activations is not None:
             if activations.n_neurons != net.n_neurons:
                 raise NetworkError(f"activations have {activations.n_neurons} neurons, network {net.n_neurons}")
@@ -247,10 +248,15 @@ class Explorer:
     def _on_frame(self, frame: int, forward_step: int) -> None:
         if self.panels is not None:
             self.panels.update(frame=frame)
+        reached = self.net.layers[forward_step].stop if self.forward_pass else None
+        if reached is not None and self._reached_frame == frame:
+            self.scene.show_reached(reached)  # a forward step within the frame: only the layers it changes
+            return
         values = self.colour_values(frame)
         if values is None:
             return
-        self.scene.set_frame(values, reached=self.net.layers[forward_step].stop if self.forward_pass else None)
+        self.scene.set_frame(values, reached=reached)
+        self._reached_frame = None if reached is None else frame
         if self.rule == "contribution" and self._candidates() <= RESELECT_LIMIT:
             self.scene.set_edges(self._edges(frame))
         if self.state.selected is not None:

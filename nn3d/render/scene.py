@@ -72,6 +72,7 @@ class NetworkScene:
         self.esc_quits = app is None  # VisPy's "interactive" keys: Escape closes the canvas
         self.view = self.canvas.central_widget.add_view()
         self.levels = np.full(net.n_neurons, (255 - 1) // 2, dtype=np.uint8)
+        self._frame_levels, self._reached = self.levels, None  # the last frame's levels, for show_reached
         table = None if explicit_positions else layout.placement
         self.neurons = Neurons(layout.positions, self.levels, self.lut, radius=radius or 0.32 * layout.pitch,
                                table=table, parent=self.view.scene)
@@ -121,9 +122,24 @@ class NetworkScene:
         if values.shape != (self.net.n_neurons,):
             raise ValueError(f"frame has shape {values.shape}, expected ({self.net.n_neurons},)")
         levels = self.frame_levels(values)
-        if reached is not None:
-            levels[reached:] = NAN_LEVEL
-        self.set_levels(levels)
+        self._frame_levels, self._reached = levels, reached  # what show_reached reveals or greys
+        if reached is None:
+            self.set_levels(levels)
+            return
+        if reached:
+            self.set_levels(levels[:reached])
+        if reached < self.net.n_neurons:
+            self.set_levels(np.full(self.net.n_neurons - reached, NAN_LEVEL, np.uint8), reached)
+
+    def show_reached(self, reached: int) -> None:
+        """The frame :meth:`set_frame` coloured last, grey from neuron ``reached`` on (a forward-pass step):
+        only the neurons whose level changes are uploaded, and no level is computed again."""
+        old = self.net.n_neurons if self._reached is None else self._reached
+        lo, hi = sorted((old, reached))
+        if hi > lo:
+            part = self._frame_levels[lo:hi] if reached > old else np.full(hi - lo, NAN_LEVEL, np.uint8)
+            self.set_levels(part, lo)
+        self._reached = reached
 
     def frame_levels(self, values: np.ndarray) -> np.ndarray:
         """The uint8 levels of one frame as this scene colours it (robust per-layer ranges; signed layers
