@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nn3d import synthetic
-from nn3d.render import video
+from nn3d.render import encoding, video
 from nn3d.render.output_files import CaptureError
 
 ROOT = Path(__file__).parent.parent
@@ -25,14 +25,13 @@ def leftovers(folder: Path) -> list[str]:
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
 def test_a_video_cut_short_after_the_encoder_closed_is_refused_and_removed(suffix, tmp_path, monkeypatch):
     """What a full disk does to ffmpeg: it exits without its trailer, and the writer does not say so."""
-    close = video._VideoWriter.close
+    close = encoding.VideoFile.close
 
     def close_then_lose_the_end(self):
         close(self)
-        path = Path(self.file.request.filename if self.gif else self.file._filename)
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        self.path.write_bytes(self.path.read_bytes()[: self.path.stat().st_size // 2])
 
-    monkeypatch.setattr(video._VideoWriter, "close", close_then_lose_the_end)
+    monkeypatch.setattr(encoding.VideoFile, "close", close_then_lose_the_end)
     net = synthetic.mlp([6, 4, 3], seed=0)
     out = tmp_path / f"v{suffix}"
     with pytest.raises(CaptureError, match="decodes to .* of its 6 frames") as info:

@@ -12,9 +12,9 @@ import pytest
 from nn3d import synthetic
 from nn3d.activations import Activations
 from nn3d.cli import main
-from nn3d.render import shards
+from nn3d.render.encoding import SEGMENT_FRAMES, frame_ranges, segment_ranges
 from nn3d.render.output_files import CaptureError
-from nn3d.render.shards import FAULT_ENV, frame_ranges, record, segment_frames
+from nn3d.render.shards import FAULT_ENV, record
 
 FRAMES, SIZE = 10, (160, 120)
 
@@ -84,25 +84,37 @@ def test_two_workers_equal_single_process(ray_session, content, single, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two.gif", "two.mp4"]  # no segment or temp left
 
 
-def test_segments_fit_their_budget():
-    frame = 1920 * 1080 * 3
-    assert segment_frames(120, 2, frame) == shards.SEGMENT_BYTES // frame  # several ranges per worker
-    assert segment_frames(120, 2, 4096 * 2160 * 3 * 4) == 1  # a frame over the budget travels alone
-    assert segment_frames(10, 2, 100) == 5  # small frames: one even share per worker, no more
+def test_segments_are_cut_by_frame_count_and_size_alone():
+    assert segment_ranges(120, (1920, 1080)) == frame_ranges(120, 4)  # 30 frames each: a key frame a second
+    assert len(segment_ranges(1000, (1920, 1080))) == -(-1000 // SEGMENT_FRAMES)
+    assert max(b - a for a, b in segment_ranges(120, (3840, 2160))) <= 10  # 4K: a worker holds <= 256 MB raw
+    assert segment_ranges(10, SIZE) == [(0, 2), (2, 5), (5, 7), (7, 10)]  # short: still shared by 4 workers
+    assert segment_ranges(1, SIZE) == [(0, 1)]
+
+
+def test_sharded_mp4_is_the_single_process_file_byte_for_byte(ray_session, content, tmp_path):
+    """Workers encode their own segments and the driver joins them by stream copy: the same bytes as one
+    process, which encodes the same segments."""
+    net, acts = content
+    one = record(net, acts, tmp_path / "one.mp4", frames=FRAMES, size=SIZE, animate="forward", progress=False)
+    two = record(net, acts, tmp_path / "two.mp4", frames=FRAMES, size=SIZE, animate="forward", progress=False,
+                 workers=2)
+    assert one.read_bytes() == two.read_bytes()
 
 
 def test_more_ranges_than_workers_keep_the_order(ray_session, content, single, tmp_path, monkeypatch):
-    """Ranges of 2 frames (5 ranges, queued 2 per worker, dealt in turn): the same frames as one process,
-    also when a worker dies in the middle of one of them."""
+    """Four ranges (queued 2 per worker, dealt in turn): the same frames as one process, also when a worker
+    dies in the middle of the last one."""
     net, acts = content
-    monkeypatch.setattr(shards, "SEGMENT_BYTES", 2 * SIZE[0] * SIZE[1] * 3)
     marks = tmp_path / "marks"
     marks.mkdir()
     monkeypatch.setenv(FAULT_ENV, f"3:exit:{marks}")
-    gif = record(net, acts, tmp_path / "five.gif", frames=FRAMES, size=SIZE, animate="samples", progress=False,
-                 workers=2)
-    assert (marks / "range-3.failed").exists()
-    np.testing.assert_array_equal(frames_of(gif), single[0])
+    for suffix, kind, want in ((".gif", "samples", single[0]), (".mp4", "forward", single[1])):
+        out = record(net, acts, tmp_path / f"four{suffix}", frames=FRAMES, size=SIZE, animate=kind,
+                     progress=False, workers=2)
+        np.testing.assert_array_equal(frames_of(out), want)
+        assert (marks / "range-3.failed").exists()
+        (marks / "range-3.failed").unlink()
 
 
 def test_killed_worker_range_is_retried(ray_session, content, single, tmp_path, monkeypatch):
@@ -119,7 +131,7 @@ def test_killed_worker_range_is_retried(ray_session, content, single, tmp_path, 
 def test_range_failing_every_attempt_writes_nothing(ray_session, content, tmp_path, monkeypatch):
     net, acts = content
     monkeypatch.setenv(FAULT_ENV, f"0:always:{tmp_path}")
-    with pytest.raises(CaptureError, match=r"frames 0\.\.4 failed after 4 attempts: test fault") as e:
+    with pytest.raises(CaptureError, match=r"frames 0\.\.1 failed after 4 attempts: test fault") as e:
         record(net, acts, tmp_path / "never.mp4", frames=FRAMES, size=SIZE, progress=False, workers=2)
     assert "\n" not in str(e.value)
     assert [p.name for p in tmp_path.iterdir()] == ["range-0.failed"]  # no video, no temporary file
@@ -170,4 +182,5 @@ def test_bench_record_measures_every_run(ray_session, content, tmp_path):
     assert [(r["name"], r["workers"]) for r in records] == [("single", 0), ("workers=1", 1), ("workers=2", 2)]
     assert all(r["s"] > 0 and np.isfinite(r["speedup_vs_1_worker"]) for r in records)
     assert records[1]["speedup_vs_1_worker"] == 1.0 and records[0]["speedup_vs_single"] == 1.0
+    assert records[1]["parallel_ceiling"] == 1.0 and 0.5 < records[2]["parallel_ceiling"] < 3  # 2 encoders vs 1
     assert not list(tmp_path.iterdir())

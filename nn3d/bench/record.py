@@ -3,11 +3,11 @@
 GPT-2 small (:func:`nn3d.bench.scenes.gpt2`: random weights, 16 tokens, traced by :func:`nn3d.from_torch`),
 an orbit of ``--frames`` frames at ``--size`` to MP4 through :func:`nn3d.render.shards.record`: once in
 this process (no Ray), then with each ``--workers`` count on one local Ray session (started once, its start-up
-timed apart: a cluster is already running when a job arrives). Records: wall seconds, frames per second
+timed apart: a cluster is already running when a job arrives). Records: wall seconds, frames per second,
 the cores the whole machine kept busy meanwhile (``cores_busy``: a worker count can speed the video up only
 as far as cores are left idle), and the speed-up of each worker count over one worker and over the single
-process. Needs ``nn3d[ray]`` and
-``nn3d[transformers]``.
+process; and, measured after them, this machine's ceiling for that speed-up (``parallel_ceiling``: as many MP4
+encoders side by side as workers, against one). Needs ``nn3d[ray]`` and ``nn3d[transformers]``.
 """
 
 from __future__ import annotations
@@ -33,42 +33,68 @@ def content(name: str = "gpt2"):
     return net, acts
 
 
-def cpu_seconds() -> tuple[float, float]:
-    """(busy, all) CPU seconds of the whole machine since boot, from ``/proc/stat`` (NaNs elsewhere): their
-    change over a run, divided by its wall time, is how many cores were busy (every process's, Ray's workers,
-    the encoder and other jobs alike)."""
+def cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine since boot, from ``/proc/stat`` (NaN elsewhere): their change over
+    a run, divided by its wall time, is how many cores were busy (every process's, Ray's workers, the encoders
+    and other jobs alike)."""
     try:
         with open("/proc/stat") as f:
             ticks = [int(v) for v in f.readline().split()[1:]]
     except (OSError, ValueError):
-        return float("nan"), float("nan")
-    hz = os.sysconf("SC_CLK_TCK")
+        return float("nan")
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def parallel_ceiling(n: int, size, frames: int = 30) -> float:
+    """How much more work this machine does with ``n`` one-CPU jobs side by side than with one: ``n`` times the
+    time of one MP4 segment encoder (one thread, ``frames`` frames of ``size``) over the time of ``n`` of them at
+    once. No ``n`` workers can beat one by more; virtual cores that share a physical one, or a busy host, keep
+    it below ``n``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from ..render.encoding import encode_segment
+
+    w, h = size
+    ramp = np.add.outer(np.arange(h) // 4, np.arange(w) // 4).astype(np.uint8)
+    noise = np.random.default_rng(0).integers(0, 24, (h, w, 3), dtype=np.uint8)
+    images = [np.dstack([ramp + 3 * i, ramp[::-1], ramp + 5 * i]) + noise for i in range(frames)]  # moving
+
+    def seconds(copies: int) -> float:
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(copies) as pool:  # each encoder is its own process: threads only feed them
+            list(pool.map(lambda _: encode_segment(images, size, 30), range(copies)))
+        return time.perf_counter() - t0
+
+    return n * seconds(1) / seconds(n) if n > 1 else 1.0
 
 
 def measure(net, acts, frames: int, size, workers: list[int], folder: str) -> list[dict]:
     """One record per run: ``single`` (no Ray), then each worker count on one Ray session."""
-    from ..render.shards import ray_session, record
+    from ..render.shards import ray_session, record, store_bytes
 
     def run(label: str, n: int | None) -> dict:
         out = os.path.join(folder, f"{label}.mp4")
-        busy0, _ = cpu_seconds()
+        busy0 = cpu_seconds()
         t0 = time.perf_counter()
         record(net, acts, out, frames=frames, size=size, progress=False, workers=n)
         s = time.perf_counter() - t0
-        busy = cpu_seconds()[0] - busy0
+        busy = cpu_seconds() - busy0
         os.remove(out)
         return {"name": label, "workers": n or 0, "frames": frames, "size": f"{size[0]}x{size[1]}", "s": s,
                 "frames_per_s": frames / s, "cores_busy": busy / s}
 
     records = [run("single", None)]
     t0 = time.perf_counter()
-    with ray_session(max(workers), None):
+    with ray_session(max(workers), None, store_bytes(net, acts)):
         start = time.perf_counter() - t0
         records += [run(f"workers={n}", n) for n in workers]
     one = next((r["s"] for r in records if r["workers"] == 1), float("nan"))
+    ceilings = {n: parallel_ceiling(n, size) for n in {1, *workers}}
     for r in records:
+        r["parallel_ceiling"] = ceilings.get(r["workers"], 1.0)
         r["speedup_vs_1_worker"] = one / r["s"]
         r["speedup_vs_single"] = records[0]["s"] / r["s"]
         r["ray_start_s"] = start
@@ -98,7 +124,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         records = measure(net, acts, args.frames, args.size, args.workers, folder)
     print_table(records, ["name", "workers", "frames", "size", "s", "frames_per_s", "cores_busy", "speedup_vs_1_worker",
-                          "speedup_vs_single", "ray_start_s"],
+                          "parallel_ceiling", "speedup_vs_single", "ray_start_s"],
                 title=f"record: {args.scene} orbit, MP4 (load average after: {machine().get('loadavg_1min', '?')})")
     if args.json:
         write_json(args.json, records, suite="record", scene=args.scene)

@@ -110,9 +110,7 @@ def measure(name: str, repeats: int = 5, frame_size=(1280, 720)) -> list[dict]:
         print(f"nn3d bench: {why}", flush=True)
     records = compare(name, net, placed, edges, values, repeats=repeats, frame_size=frame_size,
                       current=why is None)
-    for r in records if why is not None else ():
-        r["baseline"] = why
-    return records
+    return records if why is None else [{**r, "baseline": why} for r in records]
 
 
 def synthetic(n: int, size=(1280, 720)):

@@ -1,15 +1,19 @@
 """Videos rendered as frame shards on Ray: ``nn3d record ... --workers N [--ray-address ADDR]``.
 
-The frames are split into contiguous ranges of at most :data:`SEGMENT_BYTES` of raw frames, dealt in turn to
-``N`` workers. A worker is a Ray actor (:class:`Shard`) that builds the scene once in its own process (its own
-headless GL context, software GL on the one CPU it claims) from the same inputs and renders each range it is
-given through :class:`nn3d.render.video.FrameSource`, the renderer of the single-process video too, so a
-frame is the same whichever process draws it. The inputs (the network and its activations) go once into
-Ray's object store (numpy arrays are read there without a copy); a range comes back as raw RGB frames, a
-lossless segment, through the object store as well, so workers need no shared folder. Each worker has
-:data:`IN_FLIGHT` ranges queued, so it renders the next ranges while the driver encodes, in order, the ones
-that arrived, once, through :func:`~nn3d.render.video.write_atomically`: the same temporary file, decode check
-and rename as a single-process video, so the file appears only when every range is done.
+The frames are split into the video's segments (:func:`~nn3d.render.encoding.segment_ranges`: at most
+:data:`~nn3d.render.encoding.SEGMENT_FRAMES` frames each, at least four), dealt in turn to ``N`` workers. A
+worker is a Ray actor (:class:`Shard`) that builds the scene once in its own process (its own headless GL
+context, software GL on the one CPU it claims) from the same inputs and renders each range it is given
+through :class:`nn3d.render.video.FrameSource`, the renderer of the single-process video too, so a frame is
+the same whichever process draws it. It then encodes the range itself, on that CPU, into the MP4 segment one
+process would have written (:func:`~nn3d.render.encoding.encode_segment`), so the joined file is byte for byte
+the single-process file; a GIF's segment comes back as its raw frames, encoded by the driver. The inputs (the
+network and its activations) go once into Ray's object store (numpy arrays are read there without a copy);
+segments come back through the object store as well, so workers need no shared folder. Each worker has
+:data:`IN_FLIGHT` ranges queued, so it renders the next while the driver joins, in order, the segments that
+arrived (stream copy, no decoding), once, through :func:`~nn3d.render.video.write_atomically`: the same
+temporary file, decode check and rename as a single-process video, so the file appears only when every range
+is done.
 
 A range whose worker dies (the actor is restarted, ``max_restarts``) or raises (``retry_exceptions``) is run
 again, up to :data:`RETRIES` times. With no address a local Ray of ``N`` CPUs is started for the video and
@@ -29,30 +33,23 @@ from pathlib import Path
 import numpy as np
 
 from .. import camera_pose
+from ..memory import available_bytes
 from ..progress import progress as make_progress
 from . import video
+from .encoding import VideoFile, encode_segment, segment_ranges
 from .output_files import CaptureError
-from .video import FrameSource, encode_video, write_atomically
+from .video import FrameSource, write_atomically
 
 RAY_HINT = "pip install nn3d[ray]"
 RETRIES = 3  # attempts after the first, per range
-OBJECT_STORE_BYTES = 200 * 1024**2  # a local Ray's shared memory: inputs and segments (more spills to disk)
-SEGMENT_BYTES = 24 * 1024**2  # raw frames per range, at most (one frame if a frame is larger)
-IN_FLIGHT = 2  # ranges queued per worker: one rendering while the driver encodes the one before
+OBJECT_STORE_BYTES = 200 * 1024**2  # a local Ray's shared memory for segments, beside the inputs (more spills)
+IN_FLIGHT = 2  # ranges queued per worker: the next one waits while the worker renders this one
 RAYLET_WAIT_S = 120  # how long a local raylet waits for its Python agents to start (Ray's default: 30 s)
 FAULT_ENV = "NN3D_SHARD_FAULT"
 """Test hook, read by the driver: ``RANGE:MODE:FOLDER`` makes the first attempt of range ``RANGE`` fail half
 way through (``MODE`` ``exit``: the worker process dies with ``os._exit``; ``raise``: the task raises;
 ``always``: every attempt raises); the marker file left in ``FOLDER`` tells the retry that the fault has
 happened."""
-
-
-def frame_ranges(frames: int, parts: int) -> list[tuple[int, int]]:
-    """``frames`` split into at most ``parts`` contiguous, non-empty ``(start, stop)`` ranges, in order, whose
-    lengths differ by at most one."""
-    parts = max(1, min(parts, frames))
-    bounds = [frames * k // parts for k in range(parts + 1)]
-    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def import_ray():
@@ -80,11 +77,23 @@ def check_address(address: str) -> None:
         raise CaptureError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
 
 
+def store_bytes(*inputs) -> int:
+    """Shared memory for a local Ray that sends ``inputs`` to its workers: the inputs (their pickle, numpy
+    buffers included) and :data:`OBJECT_STORE_BYTES` for the segments, at most half the memory available. An
+    input spilled to disk costs seconds to write and to read back in every worker (GPT-2 small: 0.5 GB)."""
+    import pickle
+
+    buffers = []
+    head = len(pickle.dumps(inputs, protocol=5, buffer_callback=buffers.append))  # the arrays are not copied
+    size = head + sum(b.raw().nbytes for b in buffers) + OBJECT_STORE_BYTES
+    return int(max(OBJECT_STORE_BYTES, min(size, available_bytes() // 2)))
+
+
 @contextmanager
-def ray_session(workers: int, address: str | None):
+def ray_session(workers: int, address: str | None, store: int = OBJECT_STORE_BYTES):
     """A Ray session for one video: the caller's if one is running, else the cluster at ``address``, else a
-    small local Ray of ``workers`` CPUs (no dashboard, :data:`OBJECT_STORE_BYTES` of shared memory), shut down
-    afterwards."""
+    small local Ray of ``workers`` CPUs (no dashboard, ``store`` bytes of shared memory: :func:`store_bytes`),
+    shut down afterwards."""
     ray = import_ray()
     if address is not None:
         check_address(address)
@@ -92,7 +101,7 @@ def ray_session(workers: int, address: str | None):
         yield ray
         return
     options = {"address": address} if address is not None else {
-        "num_cpus": workers, "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES}
+        "num_cpus": workers, "include_dashboard": False, "object_store_memory": int(store)}
     if address is None:  # the raylet waits 30 s for its agents' ports: too short on a busy 2-core machine
         os.environ.setdefault("RAY_raylet_start_wait_time_s", str(RAYLET_WAIT_S))
         os.environ.setdefault("RAY_agent_register_timeout_ms", str(RAYLET_WAIT_S * 1000))
@@ -130,35 +139,32 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
-def segment_frames(frames: int, workers: int, frame_bytes: int) -> int:
-    """Frames per range: at most :data:`SEGMENT_BYTES` of raw frames (the segments in flight stay within a
-    local Ray's shared memory), at least one, and no more than an even share per worker."""
-    return max(1, min(SEGMENT_BYTES // max(frame_bytes, 1), -(-frames // workers)))
-
-
 class Shard:
     """One worker (a Ray actor): the scene built once, on its first range, then any ranges of frames through
-    :class:`~nn3d.render.video.FrameSource`. ``inputs``: a one-item list holding the object-store reference of
-    (net, activations), fetched by the worker itself (so that Ray can restart a dead worker from it)."""
+    :class:`~nn3d.render.video.FrameSource`, each returned as its segment of the video
+    (:func:`~nn3d.render.encoding.encode_segment`'s MP4 bytes, or a GIF's frames). The inputs come with each
+    range, not to the constructor, so that a restarted worker needs nothing Ray may have let go."""
 
-    def __init__(self, inputs, kind, frames, animate, size, scene_options, threads: int = 1):
-        os.environ.setdefault("LP_NUM_THREADS", str(threads))  # software GL draws on the worker's own CPUs only
-        self.inputs, self.args = inputs, (kind, frames, animate, size, scene_options)
+    def __init__(self, kind, frames, animate, size, fps, gif, scene_options):
+        os.environ.setdefault("LP_NUM_THREADS", "1")  # software GL draws on the one CPU the worker claims
+        self.args = (kind, frames, animate, size, scene_options)
+        self.size, self.fps, self.gif = size, fps, gif
         self.source = None
 
-    def render(self, index: int, start: int, stop: int, fault: str | None = None) -> list[np.ndarray]:
-        """Frames ``start .. stop - 1`` as RGB arrays, the lossless segment of range ``index``."""
+    def render(self, inputs, index: int, start: int, stop: int, fault: str | None = None):
+        """Frames ``start .. stop - 1``: segment ``index`` of the video. ``inputs``: a one-item list holding the
+        object-store reference of (net, activations), fetched by the worker on its first range only."""
         if self.source is None:
-            self.source = FrameSource(*import_ray().get(self.inputs[0]), *self.args)
+            self.source = FrameSource(*import_ray().get(inputs[0]), *self.args)
         fail = _fault(fault, index)
-        out = []
+        images = []
         for i in range(start, stop):
             if fail and i - start == (stop - start) // 2:
                 if fault.split(":")[1] == "exit":
                     os._exit(1)  # the worker process dies mid-range, as if killed
                 raise RuntimeError(f"test fault in frames {start}..{stop - 1}")
-            out.append(np.ascontiguousarray(self.source.render(i)[..., :3]))
-        return out
+            images.append(np.ascontiguousarray(self.source.render(i)[..., :3]))
+        return images if self.gif else encode_segment(images, self.size, self.fps)
 
 
 def _fault(spec: str | None, index: int) -> bool:
@@ -203,40 +209,40 @@ def record_sharded(net, activations, out: Path, kind, frames, fps, animate, size
     if isinstance(camera, (str, Path)):  # read here: the workers need not see the driver's files
         scene_options = {**scene_options, "camera": camera_pose.load(camera)[0]}
     workers = int(workers)
-    ranges = frame_ranges(frames, -(-frames // segment_frames(frames, workers, size[0] * size[1] * 3)))
+    ranges = segment_ranges(frames, size)
     fault = os.environ.get(FAULT_ENV) or None
-    with ray_session(workers, ray_address) as ray:
+    with ray_session(workers, ray_address, store_bytes(net, activations)) as ray:
         actor = ray.remote(Shard).options(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)
         inputs = ray.put((net, activations))
-        shards = [actor.remote([inputs], kind, frames, animate, size, scene_options)
+        gif = out.suffix.lower() == ".gif"
+        shards = [actor.remote(kind, frames, animate, size, fps, gif, scene_options)
                   for _ in range(min(workers, len(ranges)))]
         refs = {}
 
         def submit(k: int) -> None:
             if k < len(ranges):
                 call = shards[k % len(shards)].render.options(retry_exceptions=True, max_task_retries=RETRIES)
-                refs[k] = call.remote(k, *ranges[k], fault)
+                refs[k] = call.remote([inputs], k, *ranges[k], fault)
 
         window = IN_FLIGHT * len(shards)
         for k in range(window):
             submit(k)
-
-        def images():
-            for k, (a, b) in enumerate(ranges):
-                try:
-                    segment = ray.get(refs.pop(k))
-                except Exception as e:  # noqa: BLE001 - a range that failed every attempt
-                    raise _task_error(e, a, b) from None
-                submit(k + window)  # the workers render ahead while the driver encodes
-                yield from segment
-                del segment
 
         def encode(tmp: Path) -> None:
             bar = make_progress(frames, f"recording {out.name} ({len(shards)} workers)", unit="frame",
                                 enabled=progress)
             failed = True
             try:
-                encode_video(tmp, fps, images(), bar.update)
+                with VideoFile(tmp, fps, size) as file:
+                    for k, (a, b) in enumerate(ranges):
+                        try:
+                            segment = ray.get(refs.pop(k))
+                        except Exception as e:  # noqa: BLE001 - a range that failed every attempt
+                            raise _task_error(e, a, b) from None
+                        submit(k + window)  # the workers render ahead while the driver joins
+                        file.add(segment)
+                        del segment
+                        bar.update(b - a)
                 failed = False
             finally:
                 bar.close(failed=failed)

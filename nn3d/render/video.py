@@ -6,8 +6,8 @@ the output first, the input last, as the gradient flows); a layer not yet reache
 uploaded. ``samples`` plays the activation frames (each held for an equal share of
 the video); ``training`` plays a training recording the same way, titled with its ``step`` and ``loss``.
 
-Video: MP4 through imageio-ffmpeg (libx264, yuv420p: even sizes only), GIF through Pillow (Pillow merges
-identical consecutive GIF frames into one longer frame). Output goes to a temporary file in the target folder,
+Video: :mod:`nn3d.render.encoding` (MP4: libx264, yuv420p, even sizes only, in segments encoded side by side
+and joined; GIF: Pillow). Output goes to a temporary file in the target folder,
 decoded again to check that it holds its frames (an encoder out of disk space can exit without an error), then
 renamed; on any error, and on SIGTERM or SIGINT, it is removed, so no half-written file is left.
 """
@@ -30,6 +30,7 @@ from ..memory import check_fits
 from ..network import Network
 from ..progress import progress as make_progress
 from .camera_paths import camera_path, parse_path
+from .encoding import VideoFile, segment_ranges
 from .explorer import Explorer
 from .offscreen import render_image
 from .output_files import VIDEO_SUFFIXES, CaptureError, check_out, finish, reserve_temp
@@ -116,37 +117,6 @@ def animation(kind: str | None, holder, activations: Activations | None, frames:
         values = np.zeros(scene.net.n_neurons, np.float32) if values is None else values
         return ForwardPass(scene, np.asarray(values, np.float32), frames, kind)
     return Playback(holder, activations, frames, training=kind == "training")
-
-
-class _VideoWriter:
-    def __init__(self, path: Path, fps: float):
-        self.gif = path.suffix.lower() == ".gif"
-        if self.gif:
-            import imageio.v3 as iio
-
-            self.file = iio.imopen(path, "w", plugin="pillow", extension=".gif")
-            self.duration = 1000.0 / fps
-        else:
-            import imageio.v2 as iio2
-
-            self.file = iio2.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                        pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error")
-
-    def append(self, rgb: np.ndarray) -> None:
-        if self.gif:
-            self.file.write(rgb, duration=self.duration, loop=0)
-        else:
-            self.file.append_data(rgb)
-
-    def close(self) -> None:
-        self.file.close()
-
-    def abort(self) -> None:
-        """Close after a failure or an interrupt: the file is thrown away, so errors closing it are not news."""
-        try:
-            self.file.close()
-        except Exception:  # noqa: BLE001 - the first error is the one being reported
-            pass
 
 
 def decoded_frames(path: Path) -> int:
@@ -258,15 +228,20 @@ def record(net: Network, activations: Activations | None, out, path="orbit", fra
     """
     out = Path(out)
     kind = check_record_args(out, path, frames, fps, animate, activations, size)
+
     def encode(tmp: Path) -> None:
         bar = make_progress(frames, f"recording {out.name}", unit="frame", enabled=progress)
+        failed, source = True, None
         try:
-            encode_video(tmp, fps, render_frames(net, activations, kind, frames, animate, size, scene_options),
-                         bar.update)
-        except BaseException:
-            bar.close(failed=True)
-            raise
-        bar.close()
+            source = FrameSource(net, activations, kind, frames, animate, size, scene_options)
+            with VideoFile(tmp, fps, size) as file:
+                for a, b in segment_ranges(frames, size):
+                    file.encode((source.render(i) for i in range(a, b)), bar.update)
+            failed = False
+        finally:
+            if source is not None:
+                source.close()
+            bar.close(failed=failed)
 
     return write_atomically(out, frames, encode)
 
@@ -284,21 +259,6 @@ def write_atomically(out: Path, frames: int, encode) -> Path:
             tmp.unlink(missing_ok=True)
             raise
     return out
-
-
-def encode_video(tmp: Path, fps: float, images, done=None) -> None:
-    """Stream RGB ``images`` (an iterable, never more than one frame held) to the encoder writing ``tmp``;
-    ``done()`` is called after each frame."""
-    writer = _VideoWriter(tmp, fps)
-    try:
-        for image in images:
-            writer.append(np.ascontiguousarray(image[..., :3]))
-            if done is not None:
-                done()
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()  # writes the trailer: its errors are real (checked again by decoding the file)
 
 
 class FrameSource:
@@ -326,13 +286,3 @@ class FrameSource:
 
     def close(self) -> None:
         self.explorer.close()
-
-
-def render_frames(net, activations, kind, frames, animate, size, scene_options):
-    """Yield the RGBA images of the video's frames in order (a :class:`FrameSource` closed after the last)."""
-    source = FrameSource(net, activations, kind, frames, animate, size, scene_options)
-    try:
-        for i in range(frames):
-            yield source.render(i)
-    finally:
-        source.close()
