@@ -1,6 +1,7 @@
 """Camera paths: lists of :class:`~nn3d.camera_pose.CameraState`, one per video frame.
 
-``orbit``: one turn of azimuth around the home camera's centre (frame ``frames`` would equal frame 0, so a
+``orbit``: one turn of azimuth from the home view's direction around the middle of the layers, the distance
+fitted so that the whole model stays in frame at every angle (frame ``frames`` would equal frame 0, so a
 looping video does not stutter). ``through``: the eye flies along +x, the depth axis, from where the first layer
 fills the view to just past the last layer, looking ahead, eased in and out (smoothstep); it runs a quarter
 pitch off the central axis in y and z, at least 0.35 pitch from every grid position of either parity, so it
@@ -27,9 +28,26 @@ def _smoothstep(t: float) -> float:
     return t * t * (3 - 2 * t)
 
 
+ORBIT_FIT_VIEWS = 36  # azimuths an orbit's distance is fitted on (every 10 degrees; fill leaves the margin)
+
+
 def orbit_path(home: CameraState, frames: int, turns: float = 1.0) -> list[CameraState]:
     """``turns`` full turns of azimuth around ``home.center``; the frame after the last would be the first."""
     return [home.replace(azimuth=home.azimuth + 360.0 * turns * i / frames) for i in range(frames)]
+
+
+def fitted_orbit(scene, frames: int) -> list[CameraState]:
+    """:func:`orbit_path` from the home view's direction around the middle of the layers, its distance fitted
+    to the whole model at every azimuth (sampled every 10 degrees, each sample's need raised to its
+    neighbours', interpolated in log distance): the camera eases back as a long model turns end-on, so no
+    layer leaves the frame, and comes in again as it turns side-on."""
+    home = scene.home_camera()
+    start = home.replace(center=scene.layer_middle())
+    need = np.log(scene.fitted_distances(orbit_path(start, ORBIT_FIT_VIEWS)))
+    need = np.maximum(need, np.maximum(np.roll(need, 1), np.roll(need, -1)))  # no dip between two samples
+    at = np.arange(frames) * ORBIT_FIT_VIEWS / frames
+    distance = np.exp(np.interp(at, np.arange(ORBIT_FIT_VIEWS + 1), np.append(need, need[0])))
+    return [state.replace(distance=float(d)) for state, d in zip(orbit_path(start, frames), distance)]
 
 
 def through_path(layout, frames: int, fov: float = 60.0) -> list[CameraState]:
@@ -113,7 +131,7 @@ def camera_path(path, scene, frames: int) -> list[CameraState]:
     """One camera state per video frame: ``path`` is "orbit", "through", a keyframe file or a list of states."""
     kind = parse_path(path) if not isinstance(path, list) else path
     if kind == "orbit":
-        return orbit_path(scene.home_camera(), frames)
+        return fitted_orbit(scene, frames)
     if kind == "through":
         return through_path(scene.layout, frames)
     return keyframe_path(kind, frames)

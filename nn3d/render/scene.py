@@ -167,8 +167,7 @@ class NetworkScene:
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
         lo, hi = self.layout.bounds
-        boxes = self.layout.boxes  # fit the layers themselves: a folded model's bounding box is mostly empty
-        corners = np.concatenate([boxes[:, [i, j, k], [0, 1, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+        corners = self._layer_corners()
         fov = HOME_FOV
         azimuth, elevation = VIEWS[view]
         if view == "home":  # turned from face-on just enough that consecutive layers do not overlap
@@ -178,32 +177,78 @@ class NetworkScene:
         saved = self.camera_state if self.view.camera.distance is not None else None  # None: not set up yet
         size = np.asarray(self.view.size, float)
         step = max(float(np.linalg.norm(hi - lo)), 1e-3) * 1e-3
-
-        def screen(points):
-            p = self.view.scene.transform.map(points)
-            return p[:, :2] / p[:, 3:4]
-
         try:
             for _ in range(8):  # perspective is not linear in distance: a few fixed-point steps converge
                 self.set_camera(state)
-                p = screen(corners)
+                p = self._screen(corners)
                 mid = (p.min(axis=0) + p.max(axis=0)) / 2
                 c = np.asarray(state.center, float)
                 moved = []  # how the layers' screen box moves as the camera's center moves along x, y, z
                 for axis in np.eye(3):
                     self.set_camera(state.replace(center=tuple(c + step * axis)))
-                    q = screen(corners)
+                    q = self._screen(corners)
                     moved.append(((q.min(axis=0) + q.max(axis=0)) / 2 - mid) / step)
                 shift = np.linalg.pinv(np.array(moved).T) @ (size / 2 - mid)  # recentre the layers' screen box
                 state = state.replace(center=tuple(c + shift))
                 self.set_camera(state)
-                p = screen(corners)
-                extent = np.abs(p - size / 2).max(axis=0) / (size / 2)
-                state = state.replace(distance=state.distance * float(extent.max()) / fill)
+                state = state.replace(distance=state.distance * self._extent(corners) / fill)
         finally:
             if saved is not None:
                 self.set_camera(saved)
         return state
+
+    def fitted_distances(self, states: list[CameraState], fill: float = 0.9) -> np.ndarray:
+        """For each of ``states``, the distance (along its own direction, around its own centre) at which every
+        layer is inside the view, reaching ``fill`` of the way to its nearest edge (within 1 %). A long model
+        turned end-on needs the camera further back than its home view does. The current camera is kept."""
+        corners, saved = self._layer_corners(), self.camera_state
+
+        def extent(state: CameraState, distance: float) -> float:
+            self.set_camera(state.replace(distance=distance))
+            return self._extent(corners)
+
+        out = []
+        try:
+            for state in states:
+                low = high = state.distance
+                for _ in range(40):  # bracket it: too close at low, far enough at high
+                    if extent(state, high) <= fill:
+                        break
+                    low, high = high, high * 2
+                for _ in range(40):
+                    if low < high and extent(state, low) > fill:
+                        break
+                    low /= 2
+                else:  # no size on screen at any distance (a single point): the distance as it is
+                    out.append(state.distance)
+                    continue
+                for _ in range(8):  # bisection in log distance
+                    middle = (low * high) ** 0.5
+                    low, high = (middle, high) if extent(state, middle) > fill else (low, middle)
+                out.append(high)
+        finally:
+            self.set_camera(saved)
+        return np.array(out)
+
+    def layer_middle(self) -> tuple:
+        """The middle of the layers' boxes: what an orbit turns around."""
+        corners = self._layer_corners()
+        return tuple(float(v) for v in (corners.min(axis=0) + corners.max(axis=0)) / 2)
+
+    def _layer_corners(self) -> np.ndarray:
+        """The 8 corners of every layer's box: what a view fits (a folded model's bounding box is mostly
+        empty)."""
+        boxes = self.layout.boxes
+        return np.concatenate([boxes[:, [i, j, k], [0, 1, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+
+    def _screen(self, points: np.ndarray) -> np.ndarray:
+        p = self.view.scene.transform.map(points)
+        return p[:, :2] / p[:, 3:4]
+
+    def _extent(self, points: np.ndarray) -> float:
+        """How far ``points`` reach from the view's centre with the current camera: 1 at the nearest edge."""
+        half = np.asarray(self.view.size, float) / 2
+        return float((np.abs(self._screen(points) - half) / half).max())
 
     def reset_camera(self) -> None:
         self.set_camera(self.home_camera())
