@@ -36,8 +36,14 @@ def under_xvfb():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "NN3D_BACKEND")}
 
     def run(args):
-        return subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", *args], capture_output=True,
-                              text=True, timeout=120, env=env)
+        # xvfb-run -a picks the first free display, racing any other test run on this machine for it: a display
+        # number of this process's own first, then -a once more if that one was taken.
+        for server in (["-n", str(100 + os.getpid() % 30000)], ["-a"]):
+            r = subprocess.run(["xvfb-run", *server, "-s", "-screen 0 1280x1024x24", *args], capture_output=True,
+                               text=True, timeout=120, env=env)
+            if "Failed to open display" not in r.stderr and "Xvfb failed to start" not in r.stderr:
+                return r
+        return r
 
     return run
 
