@@ -6,8 +6,8 @@ segment is one libx264 process on one thread (same settings every time), so it s
 its bytes do not depend on the process that encoded it or on that machine's cores. No B-frames: x264 delays
 a segment's timestamps by its reordering, which depends on the segment's length, and segments of different
 delays do not join into even timestamps; without them a 1080p orbit of GPT-2 is 0.1 % larger and encodes
-in 81 ms of CPU a frame instead of 132 ms. The segments are then
-joined without decoding (ffmpeg's concat demuxer, stream copy). Hence a video rendered as shards on Ray
+in 81 ms of CPU a frame instead of 132 ms. The segments are then joined without decoding (ffmpeg's concat
+demuxer, stream copy). Hence a video rendered as shards on Ray
 (:mod:`nn3d.render.shards`, each worker encoding its own ranges) is byte for byte the one-process video,
 while one process runs the encoders of consecutive segments side by side with its renderer. The price: a
 key frame every :data:`SEGMENT_FRAMES` frames at most.
@@ -49,6 +49,12 @@ def segment_ranges(frames: int, size) -> list[tuple[int, int]]:
     :data:`MIN_SEGMENTS` of them when there are that many frames. Every process cuts a video the same way."""
     longest = max(1, min(SEGMENT_FRAMES, SEGMENT_BYTES // (3 * int(size[0]) * int(size[1]))))
     return frame_ranges(frames, max(MIN_SEGMENTS, -(-frames // longest)))
+
+
+def _last_line(text: str, fallback: str) -> str:
+    """What ffmpeg said last (its error), or ``fallback`` when it said nothing; one line, at most 200 chars."""
+    lines = text.strip().splitlines()
+    return (lines[-1] if lines else fallback)[:200]
 
 
 def _ffmpeg() -> str:
@@ -104,8 +110,8 @@ class _Segment:
         self.log.close()
 
     def _error(self, fallback: str) -> CaptureError:
-        lines = self.path.with_suffix(".log").read_text(errors="replace").strip().splitlines()
-        return CaptureError(f"the video encoder failed: {(lines[-1] if lines else fallback)[:200]}")
+        said = self.path.with_suffix(".log").read_text(errors="replace")
+        return CaptureError(f"the video encoder failed: {_last_line(said, fallback)}")
 
 
 def encode_segment(images, size, fps: float) -> bytes:
@@ -194,9 +200,8 @@ class VideoFile:
             join = subprocess.run([_ffmpeg(), "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
                                    "-c", "copy", "-f", "mp4", str(self.path)], capture_output=True, text=True)
             if join.returncode != 0:
-                lines = join.stderr.strip().splitlines()
-                raise CaptureError(f"joining the video's segments failed: "
-                                   f"{(lines[-1] if lines else f'exit status {join.returncode}')[:200]}")
+                raise CaptureError("joining the video's segments failed: "
+                                   + _last_line(join.stderr, f"exit status {join.returncode}"))
         finally:
             self.abort()
 

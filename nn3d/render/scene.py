@@ -215,13 +215,14 @@ class NetworkScene:
                     if extent(state, high) <= fill:
                         break
                     low, high = high, high * 2
-                for _ in range(40):
-                    if low < high and extent(state, low) > fill:
-                        break
-                    low /= 2
-                else:  # no size on screen at any distance (a single point): the distance as it is
-                    out.append(state.distance)
-                    continue
+                if low == high:  # the distance given fits already: find one that does not
+                    for _ in range(40):
+                        low /= 2
+                        if extent(state, low) > fill:
+                            break
+                    else:  # no size on screen at any distance (a single point): the distance as it is
+                        out.append(state.distance)
+                        continue
                 for _ in range(8):  # bisection in log distance
                     middle = (low * high) ** 0.5
                     low, high = (middle, high) if extent(state, middle) > fill else (low, middle)
